@@ -1,0 +1,76 @@
+"""params.yaml is valid, strict, and in step with dvc.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapterflow.params import Params, ParamsError, load_params
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shipped() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_params_validate():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert "godotengine/godot" in params.scrape.github.repos
+
+
+def test_params_are_frozen():
+    params = load_params(REPO_ROOT / "params.yaml")
+    with pytest.raises(Exception):
+        params.scrape.offline = True  # type: ignore[misc]
+
+
+def test_unknown_key_is_rejected_with_its_name_and_value(tmp_path):
+    data = _shipped()
+    data["scrape"]["github"]["max_isues_per_repo"] = 10
+    with pytest.raises(ParamsError) as err:
+        load_params(_write(tmp_path, data))
+    assert "scrape.github.max_isues_per_repo" in str(err.value)
+    assert "unknown key" in str(err.value)
+
+
+def test_bad_repo_name_is_rejected_before_any_request(tmp_path):
+    data = _shipped()
+    data["scrape"]["github"]["repos"] = ["godot"]
+    with pytest.raises(ParamsError, match="'godot' is not of the form 'owner/name'"):
+        load_params(_write(tmp_path, data))
+
+
+def test_arxiv_delay_below_terms_is_rejected(tmp_path):
+    data = _shipped()
+    data["scrape"]["arxiv"]["delay_s"] = 1
+    with pytest.raises(ParamsError, match="scrape.arxiv.delay_s"):
+        load_params(_write(tmp_path, data))
+
+
+def test_missing_file_says_where_to_run(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_every_dvc_params_key_exists_in_the_schema():
+    """Each `params:` entry of dvc.yaml names a section or key the schema knows."""
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+    params = _shipped()
+    for name, stage in dvc["stages"].items():
+        for entry in stage.get("params", []):
+            keys = entry if isinstance(entry, str) else next(iter(entry.values()))
+            for key in [keys] if isinstance(keys, str) else keys:
+                node = params
+                for part in key.split("."):
+                    assert part in node, f"dvc.yaml stage {name!r} tracks {key!r}, absent from params.yaml"
+                    node = node[part]
+            assert Params.model_fields  # schema loaded
