@@ -61,7 +61,9 @@ def configure_logging(verbose: int) -> None:
 def main(
     ctx: typer.Context,
     params: Path = typer.Option(Path("params.yaml"), "--params", "-p", help="params.yaml to use"),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v debug, -vv library debug"),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="-v debug, -vv library debug"
+    ),
 ) -> None:
     """adapterflow: scrape, validate, prepare, train, evaluate and promote LLM adapters."""
     configure_logging(verbose)
@@ -78,7 +80,186 @@ def check_params(ctx: typer.Context) -> None:
 @app.command("scrape")
 def scrape(ctx: typer.Context) -> None:
     """Scrape GitHub issues and arXiv papers into data/raw (or seed it from data/demo offline)."""
-    from adapterflow.scrape import run_scrape  # heavy imports only for the stage that needs them
+    from adapterflow.scrape import ScrapeError, run_scrape  # heavy imports only when needed
 
-    summary = run_scrape(ctx.obj.params().scrape, ctx.obj.paths)
+    try:
+        summary = run_scrape(ctx.obj.params().scrape, ctx.obj.paths)
+    except (ScrapeError, ValueError) as exc:  # ValueError: a corrupt store file, named
+        _fail(str(exc))
     logger.info("scrape done: %s", summary.model_dump_json())
+
+
+@app.command("import")
+def import_(ctx: typer.Context) -> None:
+    """Import the base model (default: the embedded Gemma 3 270M GGUF) into models/base/."""
+    from adapterflow.base_model import BaseModelError, run_import
+
+    try:
+        summary = run_import(ctx.obj.params().import_, ctx.obj.paths)
+    except BaseModelError as exc:
+        _fail(str(exc))
+    logger.info("import done: %s", summary.model_dump_json(exclude={"params"}))
+
+
+@app.command("prepare")
+def prepare(ctx: typer.Context) -> None:
+    """Label, deduplicate and split data/raw into data/processed/<task>/{train,valid,test}.jsonl."""
+    from adapterflow.prepare import BaseModelMissingError, run_prepare
+    from adapterflow.prepare.raw import RawStoreError
+
+    try:
+        summary = run_prepare(ctx.obj.params().prepare, ctx.obj.paths)
+    except (
+        RawStoreError,
+        BaseModelMissingError,
+        ValueError,
+    ) as exc:  # ValueError: a corrupt store line
+        _fail(str(exc))
+    logger.info("prepare done: %s", summary.model_dump_json())
+
+
+@app.command("validate")
+def validate(ctx: typer.Context) -> None:
+    """Run the Great Expectations suites on data/raw and data/processed; fail on any broken one."""
+    from adapterflow.validate import DataValidationError, run_validate
+
+    try:
+        summary = run_validate(ctx.obj.params(), ctx.obj.paths)
+    except (DataValidationError, ValueError) as exc:  # ValueError: a corrupt JSON line, named
+        _fail(str(exc))
+    logger.info("%s", summary.message())
+
+
+@app.command("train")
+def train(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task to train an adapter for (e.g. triage, papers)"),
+) -> None:
+    """Train the task's LoRA/QLoRA adapter into models/adapters/<task>/ (resumes a killed run)."""
+    from adapterflow.train import TrainError, run_train
+
+    try:
+        summary = run_train(ctx.obj.params(), ctx.obj.paths, task)
+    except TrainError as exc:
+        _fail(str(exc))
+    logger.info("train done: %s", summary.model_dump_json())
+
+
+# ----------------------------------------------------------- evaluate / promote / registry tools
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "fix your inputs" (message says how), reported without a traceback."""
+    from adapterflow.modeling import ModelLoadError
+    from adapterflow.predict import NoChampionError
+    from adapterflow.promote.registry import RegistryError
+
+    return (FileNotFoundError, ValueError, ModelLoadError, NoChampionError, RegistryError)
+
+
+@app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task whose adapter to evaluate (e.g. triage, papers)"),
+) -> None:
+    """Score models/adapters/<task> and the zero-shot base on the test split (reports/metrics)."""
+    from adapterflow.evaluate import run_evaluate
+
+    try:
+        summary = run_evaluate(ctx.obj.params(), ctx.obj.paths, task)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    logger.info("evaluate done: %s", summary.model_dump_json())
+
+
+@app.command("promote")
+def promote(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task whose evaluated adapter to gate and promote"),
+) -> None:
+    """Gate the evaluated adapter; promote it to the registry if it passes (exit 0 either way)."""
+    from adapterflow.promote import run_promote
+
+    try:
+        summary = run_promote(ctx.obj.params(), ctx.obj.paths, task)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    logger.info("promote done: %s", summary.model_dump_json(exclude={"reasons"}))
+
+
+@app.command("rollback")
+def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to roll back")) -> None:
+    """Make the previous champion of <task> the champion again (recorded in the history)."""
+    from adapterflow.promote.registry import RegistryError
+    from adapterflow.promote.registry import rollback as do_rollback
+
+    try:
+        old, new = do_rollback(ctx.obj.paths.registry, task)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{task}: rolled back {old} -> champion {new}")
+
+
+@app.command("registry")
+def registry_table(ctx: typer.Context) -> None:
+    """Print every recorded adapter version: status, headline metrics, data, who and when."""
+    from adapterflow.promote.registry import read_registry
+
+    tasks = read_registry(ctx.obj.paths.registry)["tasks"]
+    if not tasks:
+        typer.echo("registry is empty: nothing recorded yet (run dvc repro or adapterflow promote)")
+        return
+    typer.echo(
+        f"{'task':<8} {'version':<7} {'status':<11} {'struct':>6} {'content':>7} {'bleu':>6}  "
+        f"{'created_at':<25} {'by':<10} data"
+    )
+    for task, state in sorted(tasks.items()):
+        for e in state["history"]:
+            m = e["metrics"]
+            typer.echo(
+                f"{task:<8} {e['version']:<7} {e['status']:<11} {m['structural']:>6.3f} "
+                f"{m['content']:>7.3f} {m['bleu']:>6.3f}  {e['created_at']:<25} "
+                f"{e['promoted_by']:<10} {e['data_version'][:24]}"
+            )
+
+
+@app.command("predict")
+def predict(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task whose champion adapter answers"),
+    text: str = typer.Option(None, "--text", help="one input (the user turn), e.g. an issue"),
+    file: Path = typer.Option(None, "--file", help='JSON Lines of issues/papers or {"text": ...}'),
+) -> None:
+    """Answer new inputs with the task's champion adapter; prints one JSON object per input."""
+    from adapterflow.io import read_jsonl
+    from adapterflow.predict import item_text, run_predict
+
+    if (text is None) == (file is None):
+        _fail('give exactly one of --text "..." or --file inputs.jsonl')
+    params = ctx.obj.params()
+    try:
+        if text is not None:
+            texts = [text]
+        else:
+            texts = [item_text(params, task, item) for item in read_jsonl(file)]
+        predictions = run_predict(params, ctx.obj.paths, task, texts)
+    except KeyError as exc:
+        _fail(f"an input record lacks the field {exc}; give raw issues/papers or {{'text': ...}}")
+    except _user_errors() as exc:
+        _fail(str(exc))
+    for prediction in predictions:
+        typer.echo(prediction.model_dump_json())
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task whose champion adapter to merge"),
+    out: Path = typer.Option(..., "--out", help="folder for the merged standalone model"),
+) -> None:
+    """Merge the champion adapter into the float32 base and save a standalone model to --out."""
+    from adapterflow.merge import run_merge
+
+    try:
+        summary = run_merge(ctx.obj.paths, task, out)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    logger.info("merge done: %s", summary.model_dump_json())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600 files; outputs are shared artefacts, so use the usual 0644.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -56,6 +59,23 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or delete that line") from exc
+
+
+def replace_dir_atomic(src: Path, dst: Path) -> None:
+    """Move the finished folder `src` to `dst`, replacing any folder there.
+
+    Both must be on one volume. The old folder is renamed aside, the new one renamed in, then the
+    old one deleted: a crash in between leaves the old folder intact as `.<name>.old-<pid>`, never a
+    half-written `dst`.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def read_json(path: Path) -> Any:

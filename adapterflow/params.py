@@ -11,10 +11,21 @@ Check a file by hand with `python -m adapterflow params --params params.yaml`.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 CATEGORY_PATTERN = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
@@ -36,6 +47,7 @@ class GithubScrapeParams(Section):
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
     max_rate_limit_wait_s: float = Field(ge=0)
+    max_response_mb: float = Field(gt=0)
 
     @field_validator("repos")
     @classmethod
@@ -60,6 +72,7 @@ class ArxivScrapeParams(Section):
     timeout_s: float = Field(gt=0)
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
+    max_response_mb: float = Field(gt=0)
 
     @field_validator("categories")
     @classmethod
@@ -79,11 +92,294 @@ class ScrapeParams(Section):
     arxiv: ArxivScrapeParams
 
 
+# -------------------------------------------------------------------------------------- evaluate
+class EvaluateParams(Section):
+    max_new_tokens: int = Field(gt=0, le=4096)
+    batch_size: int = Field(gt=0)
+    max_examples: int = Field(ge=0)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    n_boot: int = Field(ge=100)
+    seed: int
+
+
+# --------------------------------------------------------------------------------------- promote
+GATE_METRICS = ("structural", "content", "bleu")
+
+
+class PromoteParams(Section):
+    floors: dict[str, float]
+    use_lower_bound: bool
+    regression_metrics: tuple[str, ...]
+    regression_tolerance: float = Field(ge=0.0, le=1.0)
+    min_test_size: int = Field(ge=1)
+
+    @field_validator("floors")
+    @classmethod
+    def _floors_name_known_metrics(cls, floors: dict[str, float]) -> dict[str, float]:
+        if not floors:
+            raise ValueError(f"promote.floors is empty; give a floor for some of {list(GATE_METRICS)}")
+        for name, floor in floors.items():
+            if name not in GATE_METRICS:
+                raise ValueError(
+                    f"promote.floors names unknown metric {name!r}; use one of {list(GATE_METRICS)}"
+                )
+            if not 0.0 <= floor <= 1.0:
+                raise ValueError(f"promote.floors.{name} = {floor} is outside [0, 1]; metrics are shares")
+        return floors
+
+    @field_validator("regression_metrics")
+    @classmethod
+    def _regression_metrics_known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name not in GATE_METRICS:
+                raise ValueError(
+                    f"promote.regression_metrics names unknown metric {name!r}; "
+                    f"use some of {list(GATE_METRICS)}"
+                )
+        return names
+
+
+# ---------------------------------------------------------------------------------------- import
+class ImportParams(Section):
+    base_model: str = Field(min_length=1)
+    gguf_file: str | None
+    dtype: Literal["float32", "bfloat16", "float16"]
+
+
+# ----------------------------------------------------------------------------------------- train
+class TrainParams(Section):
+    method: Literal["qlora", "lora"]
+    lora_r: int = Field(gt=0, le=1024)
+    lora_alpha: float = Field(gt=0)
+    lora_dropout: float = Field(ge=0.0, lt=1.0)
+    target_modules: tuple[str, ...] = Field(min_length=1)
+    learning_rate: float = Field(gt=0, lt=1.0)
+    lr_scheduler: Literal["cosine", "linear", "constant_with_warmup"]
+    warmup_ratio: float = Field(ge=0.0, le=0.5)
+    weight_decay: float = Field(ge=0.0)
+    max_grad_norm: float = Field(gt=0)
+    epochs: int = Field(gt=0)
+    max_steps: int = Field(ge=0)
+    batch_size: int = Field(gt=0)
+    grad_accum: int = Field(ge=1)
+    max_seq_len: int = Field(ge=16)
+    group_by_length: bool
+    seed: int
+    checkpoint_every: int = Field(ge=1)
+    log_every: int = Field(ge=1)
+    num_threads: int = Field(ge=0)
+
+    @field_validator("target_modules")
+    @classmethod
+    def _target_modules_unique(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(
+                f"train.target_modules {list(names)} has an empty or repeated name; list each "
+                "module once, e.g. [q_proj, k_proj, v_proj, o_proj]"
+            )
+        return names
+
+    @model_validator(mode="after")
+    def _checkpoints_fit_the_run(self) -> TrainParams:
+        if self.max_steps and self.checkpoint_every > self.max_steps:
+            raise ValueError(
+                f"train.checkpoint_every = {self.checkpoint_every} exceeds train.max_steps = "
+                f"{self.max_steps}, so a killed run could never resume; lower checkpoint_every"
+            )
+        return self
+
+
+# -------------------------------------------------------------------------------------- schedule
+ENV_VAR_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _cron_period_s(expr: str, timezone: str) -> float:
+    """Seconds between the next two firings of a cron expression (raises CronSimError if bad)."""
+    start = datetime.now(ZoneInfo(timezone))
+    fires = CronSim(expr, start)
+    first = next(fires)
+    return (next(fires) - first).total_seconds()
+
+
+class ScheduleParams(Section):
+    """Prefect schedules and run policy (flows/serve.py, flows/retrain.py); not a DVC stage."""
+
+    timezone: str
+    scrape_cron: str
+    retrain_cron: str
+    scrape_cache_expiration_s: int = Field(gt=0)
+    notify_url_env: str
+    notify_timeout_s: float = Field(gt=0)
+    push: bool
+    record_experiment: bool
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_iana(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"schedule.timezone {tz!r} is not an IANA time zone; "
+                "use e.g. 'UTC' or 'Europe/Berlin'"
+            ) from None
+        return tz
+
+    @field_validator("notify_url_env")
+    @classmethod
+    def _notify_is_a_variable_name(cls, name: str) -> str:
+        if not ENV_VAR_PATTERN.match(name):
+            raise ValueError(
+                f"schedule.notify_url_env {name!r} is not an environment variable NAME; put the "
+                "webhook URL in a variable (a secret, never in params.yaml) and name it here, "
+                "e.g. ADAPTERFLOW_WEBHOOK_URL"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _crons_parse_and_cache_expires_between_scrapes(self) -> ScheduleParams:
+        for key in ("scrape_cron", "retrain_cron"):
+            expr = getattr(self, key)
+            try:
+                _cron_period_s(expr, self.timezone)
+            except CronSimError as exc:
+                raise ValueError(
+                    f"schedule.{key} {expr!r} is not a 5-field cron expression ({exc}); "
+                    "e.g. '0 * * * *' for hourly"
+                ) from None
+        period = _cron_period_s(self.scrape_cron, self.timezone)
+        if self.scrape_cache_expiration_s >= period:
+            raise ValueError(
+                f"schedule.scrape_cache_expiration_s = {self.scrape_cache_expiration_s} is not "
+                f"below the {period:.0f} s between scheduled scrapes, so scheduled runs would "
+                f"reuse cached results and never fetch; set it below {period:.0f}"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------- prepare
+class SplitParams(Section):
+    salt: str = Field(min_length=1)
+    test_share: float = Field(gt=0.0, lt=1.0)
+    valid_share: float = Field(gt=0.0, lt=1.0)
+
+
+class KeywordRule(Section):
+    value: str
+    keywords: tuple[str, ...] = Field(min_length=1)
+
+
+class TriagePrepareParams(Section):
+    max_input_tokens: int = Field(gt=0)
+    max_code_lines: int = Field(ge=0)
+    max_line_chars: int = Field(ge=20)
+    min_body_chars: int = Field(ge=0)
+    label_maps: dict[str, dict[str, dict[str, str]]]
+    keyword_rules: dict[str, tuple[KeywordRule, ...]]
+    keyword_title_first: tuple[str, ...]
+    defaults: dict[str, str]
+
+    @model_validator(mode="after")
+    def _labels_use_the_triage_vocabulary(self) -> TriagePrepareParams:
+        # Lazy import: the vocabulary lives with the task definitions, which import this module.
+        from adapterflow.prepare.tasks import TRIAGE_VOCABULARY as vocab
+
+        def check(where: str, field: str, value: str) -> None:
+            if field not in vocab:
+                raise ValueError(f"{where} names field {field!r}; use one of {list(vocab)}")
+            if value not in vocab[field]:
+                raise ValueError(
+                    f"{where} gives {field} = {value!r}, not in the triage vocabulary; "
+                    f"use one of {list(vocab[field])}"
+                )
+
+        for repo, labels in self.label_maps.items():
+            if not REPO_PATTERN.match(repo):
+                raise ValueError(f"prepare.triage.label_maps key {repo!r} is not 'owner/name'")
+            for label, targets in labels.items():
+                for field, value in targets.items():
+                    check(f"prepare.triage.label_maps[{repo!r}][{label!r}]", field, value)
+        for field, rules in self.keyword_rules.items():
+            for rule in rules:
+                check(f"prepare.triage.keyword_rules.{field}", field, rule.value)
+        unknown = [f for f in self.keyword_title_first if f not in vocab]
+        if unknown:
+            raise ValueError(f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}")
+        missing = [f for f in vocab if f not in self.defaults]
+        if missing:
+            raise ValueError(f"prepare.triage.defaults lacks {missing}; give a default for every field")
+        for field, value in self.defaults.items():
+            check("prepare.triage.defaults", field, value)
+        return self
+
+
+class PapersPrepareParams(Section):
+    categories: tuple[str, ...] = Field(min_length=2)
+    max_input_tokens: int = Field(gt=0)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories_are_distinct(cls, cats: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in cats if not CATEGORY_PATTERN.match(c)]
+        if bad or len(set(cats)) != len(cats):
+            raise ValueError(
+                f"prepare.papers.categories {list(cats)} has a repeated or malformed category "
+                f"{bad}; list distinct arXiv categories such as 'cs.LG'"
+            )
+        return cats
+
+
+class PrepareParams(Section):
+    tasks: tuple[str, ...] = Field(min_length=1)
+    split: SplitParams
+    max_examples_per_task: int = Field(gt=0)
+    triage: TriagePrepareParams
+    papers: PapersPrepareParams
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_are_known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from adapterflow.prepare.tasks import TASK_NAMES
+
+        unknown = [n for n in names if n not in TASK_NAMES]
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(
+                f"prepare.tasks {list(names)} has an unknown or repeated task {unknown}; "
+                f"list some of {list(TASK_NAMES)} once each"
+            )
+        return names
+
+
+# -------------------------------------------------------------------------------------- validate
+class SplitCounts(Section):
+    train: int = Field(ge=0)
+    valid: int = Field(ge=0)
+    test: int = Field(ge=0)
+
+
+class ValidateParams(Section):
+    max_class_share: float = Field(gt=0.0, le=1.0)
+    min_examples_per_split: SplitCounts
+    min_input_chars: int = Field(ge=1)
+    max_empty_body_share: float = Field(ge=0.0, le=1.0)
+    min_mapped_label_share: float = Field(ge=0.0, le=1.0)
+    unexpected_sample_size: int = Field(ge=0, le=100)
+
+
 # ------------------------------------------------------------------------------------------ root
 class Params(Section):
     """params.yaml: one section per stage, named as the stage."""
 
     scrape: ScrapeParams
+    # `import` is a Python keyword: the field is import_, the params.yaml key stays `import`.
+    import_: ImportParams = Field(alias="import")
+    train: TrainParams
+    evaluate: EvaluateParams
+    promote: PromoteParams
+    prepare: PrepareParams
+    # `validate` would shadow pydantic's BaseModel.validate: field validate_, key stays `validate`.
+    validate_: ValidateParams = Field(alias="validate")
+    schedule: ScheduleParams
 
 
 class ParamsError(ValueError):

@@ -1,0 +1,141 @@
+"""The `evaluate` stage: score the candidate adapter and the zero-shot base on the test split.
+
+Both models answer the same prompts (rendered with adapterflow.chat, as in training) by batched
+greedy decoding; the answers are scored for structure (schema-valid JSON), content (exact match
+per labelled field) and BLEU, with intervals, and written to reports/metrics/<task>.json and
+reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). Run it with
+`python -m adapterflow evaluate <task>` or `dvc repro evaluate@<task>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapterflow.chat import render_prompt
+from adapterflow.io import read_jsonl
+from adapterflow.params import EvaluateParams, Params
+from adapterflow.paths import ProjectPaths
+
+logger = logging.getLogger(__name__)
+
+
+class EvaluateSummary(BaseModel):
+    """What one evaluate run produced (small enough to log or return from a Prefect task)."""
+
+    task: str
+    n: int
+    structural: float
+    content: float
+    bleu: float
+    baseline_structural: float
+    baseline_content: float
+    baseline_bleu: float
+    metrics_path: Path
+    predictions_path: Path
+    wall_s: float
+
+
+def metrics_path(paths: ProjectPaths, task: str) -> Path:
+    return paths.report_dir("metrics") / f"{task}.json"
+
+
+def predictions_path(paths: ProjectPaths, task: str) -> Path:
+    return paths.report_dir("predictions") / f"{task}.jsonl"
+
+
+def load_test_examples(paths: ProjectPaths, task: str, ev: EvaluateParams) -> list[dict[str, Any]]:
+    """The test examples of `task`, sorted by id and capped at `ev.max_examples` (0 = all).
+
+    Raises:
+        FileNotFoundError: the test split was never written.
+        ValueError: the test split is empty.
+    """
+    path = paths.task_split(task, "test")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no test split at {path}; run `python -m adapterflow prepare` first"
+        )
+    examples = sorted(read_jsonl(path), key=lambda e: e["id"])
+    if not examples:
+        raise ValueError(
+            f"the test split {path} is empty: nothing to evaluate {task!r} on; scrape more data or "
+            "lower prepare's train share, then re-run prepare"
+        )
+    return examples[: ev.max_examples] if ev.max_examples else examples
+
+
+def answer(
+    model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams
+) -> list[str]:
+    """Greedy answers of `model` to the examples' prompts (batched, as params say)."""
+    from adapterflow.evaluate.generate import generate_batched
+
+    prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
+    return generate_batched(
+        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
+    )
+
+
+def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:
+    """Evaluate models/adapters/<task> and the zero-shot base on the task's test split.
+
+    Args:
+        params: all parameters (uses `evaluate`, and `prepare` for the task definition).
+        paths: the project layout.
+        task: a task name, e.g. "triage".
+
+    Returns:
+        The headline numbers and where the reports went.
+    """
+    from adapterflow.evaluate.model import check_adapter, load_adapter_model
+    from adapterflow.evaluate.report import build_reports, write_reports
+    from adapterflow.prepare.tasks import get_task
+
+    start = time.perf_counter()
+    definition = get_task(params.prepare, task)
+    ev = params.evaluate
+    examples = load_test_examples(paths, task, ev)
+    adapter_dir = paths.adapter(task)
+    check_adapter(adapter_dir)
+    model, tokenizer = load_adapter_model(paths.base_model, adapter_dir)
+    logger.info("evaluating %s on %d test examples", task, len(examples))
+    outputs = answer(model, tokenizer, examples, ev)
+    with model.disable_adapter():  # the same weights without the adapter: the zero-shot baseline
+        baseline_outputs = answer(model, tokenizer, examples, ev)
+    metrics, rows = build_reports(
+        task,
+        examples,
+        outputs,
+        baseline_outputs,
+        definition.schema,
+        definition.fields,
+        ev,
+        adapter=adapter_dir.relative_to(paths.root).as_posix(),
+    )
+    out_metrics, out_predictions = metrics_path(paths, task), predictions_path(paths, task)
+    write_reports(out_metrics, out_predictions, metrics, rows)
+    base = metrics["baseline"]
+    summary = EvaluateSummary(
+        task=task,
+        n=metrics["n"],
+        structural=metrics["structural"],
+        content=metrics["content"],
+        bleu=metrics["bleu"],
+        baseline_structural=base["structural"],
+        baseline_content=base["content"],
+        baseline_bleu=base["bleu"],
+        metrics_path=out_metrics,
+        predictions_path=out_predictions,
+        wall_s=round(time.perf_counter() - start, 2),
+    )
+    logger.info(
+        "%s: structural %.3f content %.3f bleu %.3f (baseline %.3f / %.3f / %.3f), n=%d",
+        task, summary.structural, summary.content, summary.bleu,
+        summary.baseline_structural, summary.baseline_content, summary.baseline_bleu, summary.n,
+    )  # fmt: skip
+    return summary

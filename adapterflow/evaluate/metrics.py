@@ -1,0 +1,241 @@
+"""Pure metric functions over model outputs and reference answers (no models, no files).
+
+`score_item` judges one output against its reference: does it parse as a JSON object that matches
+the task's JSON schema (`structural`), and which labelled fields are exactly right (`fields`).
+`summarise` turns the per-item judgements plus the raw texts into the metrics block of
+reports/metrics/<task>.json: structural, content, BLEU, per-field accuracy, macro-F1 and confusion
+matrices for enum fields, and intervals (Wilson for shares, a seeded bootstrap for BLEU).
+
+Used by `adapterflow evaluate` and by the gate's paired comparison; see docs/ARTIFACTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from jsonschema.validators import validator_for
+from sacrebleu.metrics import BLEU
+
+INVALID = "<invalid>"  # confusion-matrix column for outputs without a usable value of the field
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """How one output fared: schema-valid JSON object or not, each labelled field right or not."""
+
+    structural_ok: bool
+    fields: dict[str, bool]
+    values: dict[str, Any] = field(
+        default_factory=dict
+    )  # the output's value per field (None if absent)
+
+    @property
+    def content(self) -> float:
+        """This item's share of labelled fields exactly right (0.0 when there are no fields)."""
+        return sum(self.fields.values()) / len(self.fields) if self.fields else 0.0
+
+
+def parse_object(text: str) -> dict[str, Any] | None:
+    """The output as a JSON object, or None when it is not exactly one JSON object."""
+    try:
+        value = json.loads(text.strip())
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _normalise(value: Any) -> Any:
+    # Exact match, but whitespace runs in strings do not count (a re-wrapped title is the same).
+    return _WHITESPACE.sub(" ", value).strip() if isinstance(value, str) else value
+
+
+def score_item(
+    output: str, reference: str, schema: dict[str, Any], fields: Sequence[str]
+) -> ItemScore:
+    """Judge one model output against the reference answer.
+
+    Args:
+        output: the generated text (the answer only, without prompt or end-of-turn marker).
+        reference: the reference answer, a JSON object as text.
+        schema: the task's JSON schema (enums included).
+        fields: the labelled field names scored for content.
+
+    Returns:
+        The item's structural verdict and per-field exact-match results. An output that does not
+        parse as a JSON object scores False on every field.
+    """
+    expected = parse_object(reference)
+    if expected is None:
+        raise ValueError(
+            f"reference answer is not a JSON object: {reference[:200]!r}; re-run prepare"
+        )
+    got = parse_object(output)
+    if got is None:
+        return ItemScore(False, {f: False for f in fields}, {f: None for f in fields})
+    # jsonschema picks the validator class the schema's $schema asks for (Draft 2020-12 by default).
+    structural_ok = validator_for(schema)(schema).is_valid(got)
+    hits = {f: f in got and _normalise(got[f]) == _normalise(expected.get(f)) for f in fields}
+    return ItemScore(structural_ok, hits, {f: got.get(f) for f in fields})
+
+
+def wilson_interval(successes: float, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval for a proportion `successes / n`.
+
+    Args:
+        successes: number of successes (may be fractional for a mean of shares).
+        n: number of trials; 0 gives the uninformative (0, 1).
+        confidence: coverage, e.g. 0.95.
+
+    Returns:
+        (low, high), both within [0, 1].
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _bleu_text(text: str) -> str:
+    # One segment per line, as sacrebleu's CLI reads files: newlines inside an output become spaces.
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def corpus_bleu(outputs: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
+    """sacrebleu corpus BLEU (default 13a tokenisation, exp smoothing) / 100 and its signature."""
+    bleu = BLEU()
+    score = bleu.corpus_score(
+        [_bleu_text(o) for o in outputs], [[_bleu_text(r) for r in references]]
+    )
+    return score.score / 100.0, str(bleu.get_signature())
+
+
+def bleu_bootstrap_interval(
+    outputs: Sequence[str], references: Sequence[str], n_boot: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of corpus BLEU / 100, resampling test items with a seeded RNG.
+
+    Per-segment n-gram statistics are extracted once and summed per resample, the way sacrebleu's
+    own significance module does its bootstrap, so 1000 resamples take well under a second.
+    """
+    if not outputs:
+        return (0.0, 1.0)
+    bleu = BLEU()
+    stats = np.asarray(
+        bleu._extract_corpus_statistics(
+            [_bleu_text(o) for o in outputs], [[_bleu_text(r) for r in references]]
+        ),
+        dtype=np.int64,
+    )
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(outputs), size=(n_boot, len(outputs)))
+    scores = np.array(
+        [bleu._compute_score_from_stats(stats[row].sum(axis=0).tolist()).score for row in idx]
+    )
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(scores, [alpha, 1 - alpha])
+    # Clipped: quantile interpolation can land a hair outside [0, 100].
+    return (min(1.0, max(0.0, float(lo) / 100.0)), min(1.0, max(0.0, float(hi) / 100.0)))
+
+
+def enum_fields(schema: dict[str, Any], fields: Sequence[str]) -> dict[str, list[str]]:
+    """The labelled fields whose schema property is an enum, with their allowed values."""
+    props = schema.get("properties", {})
+    return {f: list(props[f]["enum"]) for f in fields if f in props and "enum" in props[f]}
+
+
+def confusion_and_macro_f1(
+    truth: Sequence[Any], predicted: Sequence[Any], labels: Sequence[str]
+) -> tuple[dict[str, Any], float]:
+    """Confusion matrix (rows = reference, columns = output) and macro-F1 for one enum field.
+
+    Outputs that are not one of `labels` land in the extra INVALID column and count as misses.
+    Macro-F1 averages over the labels that occur in the references or the outputs (as
+    scikit-learn does), so labels absent from a small test set do not drag it to zero.
+    """
+    columns = [*labels, INVALID]
+    index = {label: i for i, label in enumerate(columns)}
+    matrix = [[0] * len(columns) for _ in columns]
+    for t, p in zip(truth, predicted, strict=True):
+        row = index.get(t, index[INVALID])
+        col = index[p] if isinstance(p, str) and p in index else index[INVALID]
+        matrix[row][col] += 1
+    present = [i for i, label in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)]
+    f1s = []
+    for i in present:
+        tp = matrix[i][i]
+        fp = sum(matrix[r][i] for r in range(len(columns))) - tp
+        fn = sum(matrix[i]) - tp
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return {"labels": columns, "matrix": matrix}, (sum(f1s) / len(f1s) if f1s else 0.0)
+
+
+def summarise(
+    scores: Sequence[ItemScore],
+    outputs: Sequence[str],
+    references: Sequence[str],
+    schema: dict[str, Any],
+    fields: Sequence[str],
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The metrics block of reports/metrics/<task>.json for one model (see docs/ARTIFACTS.md).
+
+    Args:
+        scores: per-item judgements from `score_item`, in test order.
+        outputs: the generated answers, same order.
+        references: the reference answers, same order.
+        schema: the task's JSON schema.
+        fields: labelled field names.
+        confidence: interval coverage.
+        n_boot: bootstrap resamples for the BLEU interval.
+        seed: bootstrap RNG seed.
+
+    Returns:
+        {"n", "structural", "content", "bleu", "fields", "macro_f1", "intervals", "confusion",
+        "bleu_signature"}.
+    """
+    n = len(scores)
+    if n == 0:
+        raise ValueError("no test items to score; the test split is empty (re-run prepare)")
+    structural_hits = sum(s.structural_ok for s in scores)
+    per_field = {f: sum(s.fields[f] for s in scores) for f in fields}
+    content = sum(s.content for s in scores) / n
+    bleu, signature = corpus_bleu(outputs, references)
+    intervals = {
+        "structural": wilson_interval(structural_hits, n, confidence),
+        # A mean of per-item shares: Wilson over items (item x field cells are correlated).
+        "content": wilson_interval(content * n, n, confidence),
+        "bleu": bleu_bootstrap_interval(outputs, references, n_boot, confidence, seed),
+    }
+    intervals.update({f: wilson_interval(per_field[f], n, confidence) for f in fields})
+    truth = [parse_object(r) or {} for r in references]
+    confusion, macro_f1 = {}, {}
+    for name, labels in enum_fields(schema, fields).items():
+        confusion[name], macro_f1[name] = confusion_and_macro_f1(
+            [t.get(name) for t in truth], [s.values.get(name) for s in scores], labels
+        )
+    return {
+        "n": n,
+        "structural": structural_hits / n,
+        "content": content,
+        "bleu": bleu,
+        "fields": {f: per_field[f] / n for f in fields},
+        "macro_f1": macro_f1,
+        "intervals": {k: [lo, hi] for k, (lo, hi) in intervals.items()},
+        "confusion": confusion,
+        "bleu_signature": signature,
+    }

@@ -1,0 +1,126 @@
+"""Turn generated answers into the evaluate reports (pure functions plus the two atomic writes).
+
+`build_reports` scores the candidate's and the zero-shot baseline's answers on the same test items
+and returns the metrics document (reports/metrics/<task>.json, a DVC metrics file) and the
+prediction rows (reports/predictions/<task>.jsonl); `write_reports` stores both atomically. The
+formats are pinned in docs/ARTIFACTS.md. `predictions_by_id` reads a predictions file back for the
+gate's paired comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapterflow.evaluate.metrics import score_item, summarise
+from adapterflow.io import read_jsonl, write_json_atomic, write_jsonl_atomic
+from adapterflow.params import EvaluateParams
+
+
+def example_input(example: dict[str, Any]) -> str:
+    """The user turn of a chat example (what a person would read as the item)."""
+    return "\n\n".join(m["content"] for m in example["messages"] if m["role"] == "user")
+
+
+def example_reference(example: dict[str, Any]) -> str:
+    """The reference answer: the example's assistant turn.
+
+    Raises:
+        ValueError: the example has no assistant turn (a broken prepare output).
+    """
+    answers = [m["content"] for m in example["messages"] if m["role"] == "assistant"]
+    if len(answers) != 1:
+        raise ValueError(
+            f"example {example.get('id')!r} has {len(answers)} assistant turns, expected 1; "
+            "re-run prepare"
+        )
+    return answers[0]
+
+
+def score_outputs(
+    outputs: Sequence[str],
+    references: Sequence[str],
+    schema: dict[str, Any],
+    fields: Sequence[str],
+    ev: EvaluateParams,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Metrics block and per-item scores for one model's answers (see metrics.summarise)."""
+    scores = [score_item(o, r, schema, fields) for o, r in zip(outputs, references, strict=True)]
+    metrics = summarise(
+        scores,
+        outputs,
+        references,
+        schema,
+        fields,
+        confidence=ev.confidence,
+        n_boot=ev.n_boot,
+        seed=ev.seed,
+    )
+    return metrics, scores
+
+
+def build_reports(
+    task: str,
+    examples: Sequence[dict[str, Any]],
+    outputs: Sequence[str],
+    baseline_outputs: Sequence[str],
+    schema: dict[str, Any],
+    fields: Sequence[str],
+    ev: EvaluateParams,
+    adapter: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The metrics document and prediction rows for one task.
+
+    Args:
+        task: task name.
+        examples: the test examples, in evaluation order.
+        outputs: the candidate adapter's answers, same order.
+        baseline_outputs: the zero-shot base model's answers, same order.
+        schema: the task's JSON schema.
+        fields: the labelled fields.
+        ev: the `evaluate` params (interval coverage, bootstrap size and seed).
+        adapter: the evaluated adapter's path, relative to the project root.
+
+    Returns:
+        (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
+    """
+    references = [example_reference(e) for e in examples]
+    metrics, scores = score_outputs(outputs, references, schema, fields, ev)
+    baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev)
+    document = {
+        "task": task,
+        **metrics,
+        "baseline": baseline,
+        "adapter": adapter,
+        "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    rows = [
+        {
+            "id": example["id"],
+            "input": example_input(example),
+            "reference": reference,
+            "output": output,
+            "baseline_output": base_out,
+            "structural_ok": score.structural_ok,
+            "fields": score.fields,
+        }
+        for example, reference, output, base_out, score in zip(
+            examples, references, outputs, baseline_outputs, scores, strict=True
+        )
+    ]
+    return document, rows
+
+
+def write_reports(
+    metrics_path: Path, predictions_path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
+    """Store predictions, then metrics (the file DVC and the gate key on), each atomically."""
+    write_jsonl_atomic(predictions_path, rows)
+    write_json_atomic(metrics_path, metrics)
+
+
+def predictions_by_id(path: Path) -> dict[str, dict[str, Any]]:
+    """A predictions file (reports/predictions/<task>.jsonl format) keyed by example id."""
+    return {row["id"]: row for row in read_jsonl(path)}

@@ -1,0 +1,213 @@
+"""Drive the DVC pipeline from Python: its stages in dependency order, one `dvc repro -s` at a time.
+
+The Prefect retrain flow (flows/retrain.py) runs every stage through DVC instead of calling the
+stage functions itself, so dvc.lock stays the one record of which data and params produced which
+adapter and metrics, and a stage whose deps and params did not change is skipped by DVC for free.
+Each run can then be saved as a DVC experiment (`dvc exp save`: dvc.lock, params and metrics kept
+under refs/exps without touching the git branch) and its data pushed to the DVC remote.
+
+By hand, from the project root:
+    python -c "from pathlib import Path; from adapterflow.pipeline import list_stages; \
+print(list_stages(Path('.')))"
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+logger = logging.getLogger(__name__)
+
+# The dvc of this interpreter's environment, never whichever one is first on PATH.
+DVC = (sys.executable, "-m", "dvc")
+SKIPPED = re.compile(r"Stage '(?P<stage>[^']+)' didn't change, skipping")
+DOT_NODE = re.compile(r'^"(?P<node>[^"]+)";$')
+DOT_EDGE = re.compile(r'^"(?P<src>[^"]+)" -> "(?P<dst>[^"]+)";$')
+TAIL_LINES = 40  # log lines kept for the error message of a failed stage
+Log = logging.Logger | logging.LoggerAdapter  # a Prefect run logger is a LoggerAdapter
+
+
+class StageRun(BaseModel):
+    """What one `dvc repro -s <stage>` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    ran: bool  # False when DVC found deps, params and outs unchanged and skipped the stage
+    wall_s: float
+    tail: tuple[str, ...]
+
+
+class StageFailed(RuntimeError):
+    """A DVC stage exited non-zero; the message holds the stage and the end of its log."""
+
+
+def _env() -> dict[str, str]:
+    # Stage commands say `python -m adapterflow ...`: make `python` this interpreter, and let the
+    # stage's log lines arrive as they are written.
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_dvc(root: Path, *args: str, log: Log = logger) -> tuple[int, list[str]]:
+    """Run `dvc <args>` in `root`, streaming each output line to `log` as it comes.
+
+    Args:
+        root: the project root (holds dvc.yaml).
+        *args: the dvc command and its arguments, e.g. ("repro", "-s", "train").
+        log: where the lines go; the Prefect tasks pass their run logger so lines show in the UI.
+
+    Returns:
+        The exit code and every output line (stdout and stderr interleaved).
+    """
+    # --wait-for-lock: a `dvc status` someone runs by hand must not fail a scheduled run.
+    cmd = [*DVC, "--wait-for-lock", *args]
+    log.info("$ dvc %s", " ".join(args))
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd,
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            if line:
+                lines.append(line)
+                log.info("%s", line)
+    return proc.returncode, lines
+
+
+def list_stages(root: Path) -> list[str]:
+    """The pipeline's stages (foreach items expanded, e.g. `train@triage`) in dependency order.
+
+    Args:
+        root: the project root.
+
+    Returns:
+        Stage names, each after every stage it depends on; ties keep dvc.yaml's order.
+    """
+    rc, lines = run_dvc(root, "dag", "--dot", log=_Quiet())
+    if rc != 0:
+        raise StageFailed("`dvc dag` failed, so dvc.yaml is unreadable:\n" + "\n".join(lines))
+    nodes: list[str] = []
+    parents: dict[str, set[str]] = {}
+    for line in lines:
+        if match := DOT_EDGE.match(line.strip()):
+            parents.setdefault(match["dst"], set()).add(match["src"])
+        elif match := DOT_NODE.match(line.strip()):
+            nodes.append(match["node"])
+    # Kahn's algorithm, always taking the earliest ready stage in dvc.yaml order: deterministic
+    # (graphlib's static_order does not promise an order among ready nodes).
+    done: list[str] = []
+    pending = list(nodes)
+    while pending:
+        ready = next((n for n in pending if parents.get(n, set()) <= set(done)), None)
+        if ready is None:
+            raise StageFailed(f"dvc.yaml has a dependency cycle among {pending}")
+        done.append(ready)
+        pending.remove(ready)
+    return done
+
+
+def repro_stage(root: Path, stage: str, log: Log = logger) -> StageRun:
+    """Run one stage with `dvc repro -s`: DVC skips it when nothing it depends on changed.
+
+    Args:
+        root: the project root.
+        stage: a name from `list_stages`.
+        log: where the stage's output lines go.
+
+    Returns:
+        Whether it ran, how long it took and its last log lines.
+
+    Raises:
+        StageFailed: the stage's command failed; the message ends with its log (e.g. the
+            validation report's verdict).
+    """
+    started = time.perf_counter()
+    rc, lines = run_dvc(root, "repro", "-s", stage, log=log)
+    tail = tuple(deque(lines, maxlen=TAIL_LINES))
+    if rc != 0:
+        raise StageFailed(f"stage {stage!r} failed (dvc exit {rc}):\n" + "\n".join(tail))
+    ran = not any(SKIPPED.search(line) for line in lines)
+    return StageRun(stage=stage, ran=ran, wall_s=round(time.perf_counter() - started, 3), tail=tail)
+
+
+def commit_stage(root: Path, stage: str, log: Log = logger) -> None:
+    """Record a stage's current outputs in dvc.lock and the DVC cache (`dvc commit -f`).
+
+    Used after the scrape flow wrote data/raw itself, so the new data has a version that the
+    next `prepare` and a `dvc push` can see.
+    """
+    rc, lines = run_dvc(root, "commit", "--force", stage, log=log)
+    if rc != 0:
+        raise StageFailed(f"`dvc commit {stage}` failed (exit {rc}):\n" + _tail(lines))
+
+
+def save_experiment(root: Path, name: str, log: Log = logger) -> str:
+    """Save the workspace as the DVC experiment `name` (a commit under refs/exps; HEAD unchanged).
+
+    dvc.lock, metrics and the .gitignore files DVC writes may not be committed to git yet; they
+    are included explicitly so the experiment holds the whole record of the run.
+
+    Returns:
+        The experiment name (`dvc exp show` lists it, `dvc exp apply <name>` restores it).
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--"]
+        + ["dvc.lock", "reports", "*.gitignore"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    include = [arg for path in listed.stdout.split() for arg in ("--include-untracked", path)]
+    rc, lines = run_dvc(root, "exp", "save", "--name", name, *include, log=log)
+    if rc != 0:
+        raise StageFailed(f"`dvc exp save` failed (exit {rc}):\n" + _tail(lines))
+    return name
+
+
+def push(root: Path, log: Log = logger) -> bool:
+    """`dvc push` the cached data, adapters and metrics to the default remote, if one is set.
+
+    Returns:
+        True when pushed, False when no default remote is configured (nothing to do).
+    """
+    rc, lines = run_dvc(root, "remote", "default", log=_Quiet())
+    if rc != 0 or not lines:
+        log.info("no default DVC remote configured; not pushing (set one with `dvc remote add -d`)")
+        return False
+    rc, lines = run_dvc(root, "push", log=log)
+    if rc != 0:
+        raise StageFailed(f"`dvc push` failed (exit {rc}):\n" + _tail(lines))
+    return True
+
+
+def _tail(lines: list[str]) -> str:
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+class _Quiet(logging.LoggerAdapter):
+    """Sends the output of bookkeeping dvc calls (dag, remote) to debug level only."""
+
+    def __init__(self) -> None:
+        super().__init__(logger, {})
+
+    def info(self, msg: object, *args: object, **kwargs: object) -> None:
+        self.debug(msg, *args, **kwargs)

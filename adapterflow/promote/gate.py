@@ -1,0 +1,188 @@
+"""The metric gate: a pure decision over a candidate's metrics and predictions (no I/O, no models).
+
+A candidate passes only if every check passes:
+- `min_test_size`: it was evaluated on at least `promote.min_test_size` test items;
+- one floor check per metric in `promote.floors` (point value, or the lower interval bound when
+  `promote.use_lower_bound` is set);
+- with a champion: one regression check per metric in `promote.regression_metrics`, PAIRED on
+  the test items both were evaluated on (same id and same reference): structural and content from
+  per-item correctness, BLEU as corpus BLEU over exactly those items. A drop larger than
+  `promote.regression_tolerance` fails.
+Every check becomes a reason line, so reports/gate/<task>.json says why, whichever way it went.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapterflow.evaluate.metrics import corpus_bleu
+from adapterflow.params import PromoteParams
+
+
+class Check(BaseModel):
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    detail: str
+
+
+class GateDecision(BaseModel):
+    passed: bool
+    checks: list[Check]
+    reasons: list[str]
+
+
+def _item_value(row: Mapping[str, Any], metric: str) -> float:
+    if metric == "structural":
+        return float(row["structural_ok"])
+    fields = row["fields"]
+    return sum(fields.values()) / len(fields) if fields else 0.0
+
+
+def paired_values(
+    candidate: Mapping[str, Mapping[str, Any]],
+    champion: Mapping[str, Mapping[str, Any]],
+    metric: str,
+) -> tuple[float, float, int]:
+    """Candidate and champion value of `metric` on their shared test items.
+
+    Args:
+        candidate: prediction rows by id (reports/predictions format).
+        champion: the champion's prediction rows by id.
+        metric: "structural", "content" or "bleu".
+
+    Returns:
+        (candidate value, champion value, number of shared items); values are 0.0 when none are
+        shared. Items whose reference differs (relabelled data) are not shared.
+    """
+    shared = sorted(
+        i
+        for i in candidate
+        if i in champion and candidate[i]["reference"] == champion[i]["reference"]
+    )
+    if not shared:
+        return 0.0, 0.0, 0
+    if metric == "bleu":
+        refs = [candidate[i]["reference"] for i in shared]
+        cand = corpus_bleu([candidate[i]["output"] for i in shared], refs)[0]
+        champ = corpus_bleu([champion[i]["output"] for i in shared], refs)[0]
+        return cand, champ, len(shared)
+    cand = sum(_item_value(candidate[i], metric) for i in shared) / len(shared)
+    champ = sum(_item_value(champion[i], metric) for i in shared) / len(shared)
+    return cand, champ, len(shared)
+
+
+def _floor_checks(metrics: Mapping[str, Any], pp: PromoteParams) -> list[Check]:
+    checks = []
+    for metric, floor in pp.floors.items():
+        point = float(metrics[metric])
+        lo, hi = metrics["intervals"][metric]
+        value = float(lo) if pp.use_lower_bound else point
+        what = (
+            f"lower 95% bound {lo:.3f} (point {point:.3f})"
+            if pp.use_lower_bound
+            else f"{point:.3f}"
+        )
+        passed = value >= floor
+        checks.append(
+            Check(
+                name=f"floor:{metric}",
+                value=value,
+                threshold=floor,
+                passed=passed,
+                detail=f"{metric} {what} {'>=' if passed else '<'} floor {floor:.2f}",
+            )
+        )
+    return checks
+
+
+def _regression_checks(
+    candidate: Mapping[str, Mapping[str, Any]],
+    champion: Mapping[str, Mapping[str, Any]],
+    champion_version: str,
+    pp: PromoteParams,
+) -> list[Check]:
+    checks = []
+    for metric in pp.regression_metrics:
+        cand, champ, shared = paired_values(candidate, champion, metric)
+        delta = cand - champ
+        if shared < pp.min_test_size:
+            checks.append(
+                Check(
+                    name=f"regression:{metric}",
+                    value=float(shared),
+                    threshold=float(pp.min_test_size),
+                    passed=False,
+                    detail=(
+                        f"only {shared} test items shared with champion {champion_version} "
+                        f"(need {pp.min_test_size}) to compare {metric}; the champion was "
+                        "evaluated on a different test set: re-evaluate it on this one"
+                    ),
+                )
+            )
+            continue
+        passed = delta >= -pp.regression_tolerance - 1e-12  # a drop of exactly the tolerance is ok
+        checks.append(
+            Check(
+                name=f"regression:{metric}",
+                value=delta,
+                threshold=-pp.regression_tolerance,
+                passed=passed,
+                detail=(
+                    f"{metric} {cand:.3f} vs champion {champion_version} {champ:.3f} on the same "
+                    f"{shared} items: change {delta:+.3f} "
+                    f"{'within' if passed else 'beyond'} tolerance {pp.regression_tolerance:.3f}"
+                ),
+            )
+        )
+    return checks
+
+
+def decide(
+    metrics: Mapping[str, Any],
+    predictions: Mapping[str, Mapping[str, Any]],
+    pp: PromoteParams,
+    champion: Mapping[str, Mapping[str, Any]] | None = None,
+    champion_version: str | None = None,
+) -> GateDecision:
+    """Decide whether a candidate may replace the champion.
+
+    Args:
+        metrics: the candidate's reports/metrics/<task>.json document.
+        predictions: the candidate's prediction rows by id.
+        pp: the `promote` params (floors, interval mode, tolerance, minimum test size).
+        champion: the current champion's prediction rows by id, or None when there is none.
+        champion_version: the champion's registry version (for the reasons).
+
+    Returns:
+        passed (every check passed), the checks, and one reason line per check (plus notes).
+    """
+    n = int(metrics["n"])
+    checks = [
+        Check(
+            name="min_test_size",
+            value=float(n),
+            threshold=float(pp.min_test_size),
+            passed=n >= pp.min_test_size,
+            detail=f"evaluated on {n} test items ({'>=' if n >= pp.min_test_size else '<'} "
+            f"minimum {pp.min_test_size})",
+        ),
+        *_floor_checks(metrics, pp),
+    ]
+    notes = []
+    if champion is None:
+        notes.append("no champion yet: nothing to regress against")
+    else:
+        checks += _regression_checks(predictions, champion, champion_version or "?", pp)
+        missing = len(set(predictions) - set(champion))
+        if missing:
+            notes.append(
+                f"note: {missing} of {len(predictions)} candidate test items have no champion "
+                "prediction; the regression checks use the shared items only"
+            )
+    reasons = [f"{'pass' if c.passed else 'FAIL'}: {c.detail}" for c in checks] + notes
+    return GateDecision(passed=all(c.passed for c in checks), checks=checks, reasons=reasons)

@@ -1,0 +1,68 @@
+"""The run log `reports/runs.jsonl`: one line per Prefect flow run, which the dashboard reads.
+
+Each line is `{"flow", "run_id", "state", "started_at", "finished_at", "message"}`. Appends are
+atomic and serialised: under a file lock the current file is read, the new line added and the
+result renamed over the old one (adapterflow.io), so a crash mid-append or two flows finishing at
+the same moment never leave a torn or lost line.
+
+Read it by hand with `python -c "from adapterflow.runlog import read_runs; print(read_runs())"`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict
+
+from adapterflow.io import read_jsonl, write_bytes_atomic
+
+logger = logging.getLogger(__name__)
+
+RUNS_FILE = Path("reports") / "runs.jsonl"  # relative to the project root
+
+
+class RunRecord(BaseModel):
+    """One finished flow run (times are ISO 8601 with a UTC offset)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flow: str
+    run_id: str
+    state: str  # Prefect's final state name: Completed, Failed, Cancelled, Crashed
+    started_at: str | None  # None when the run never started (e.g. cancelled while scheduled)
+    finished_at: str
+    message: str
+
+
+def append_run(root: Path, record: RunRecord) -> Path:
+    """Append one record to `<root>/reports/runs.jsonl` atomically.
+
+    Args:
+        root: the project root.
+        record: the finished run.
+
+    Returns:
+        The path of the run log.
+    """
+    path = root / RUNS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record.model_dump(), ensure_ascii=False, sort_keys=True) + "\n"
+    # The lock file sits beside the log; filelock (well kept, used by DVC too) over fcntl by hand.
+    with FileLock(f"{path}.lock"):
+        before = path.read_bytes() if path.exists() else b""
+        if before and not before.endswith(b"\n"):
+            before += b"\n"  # never glue a line onto a hand-edited last line
+        write_bytes_atomic(path, before + line.encode("utf-8"))
+    logger.info("run %s of %s: %s %s", record.run_id, record.flow, record.state, record.message)
+    return path
+
+
+def read_runs(root: Path = Path(".")) -> list[RunRecord]:
+    """Every record of `<root>/reports/runs.jsonl`, oldest first; empty when there is none yet."""
+    path = root / RUNS_FILE
+    if not path.exists():
+        return []
+    return [RunRecord.model_validate(row) for row in read_jsonl(path)]

@@ -1,0 +1,27 @@
+"""The scrape stage: GitHub issues and arXiv papers into the raw store data/raw.
+
+Run it with `python -m adapterflow scrape` (or `dvc repro scrape`); Prefect tasks call
+`run_scrape` or, per kind, `run_scrape_source`. See stage.py for the flow of a run, github.py and
+arxiv.py for the two clients, store.py for the raw store and demo.py for offline seeding.
+"""
+
+from adapterflow.scrape.http import NetworkUnreachable, ScrapeError
+from adapterflow.scrape.stage import (
+    ScrapeFailed,
+    run_scrape,
+    run_scrape_source,
+    write_scrape_summary,
+)
+from adapterflow.scrape.summary import KindResult, ScrapeSummary, SourceSummary
+
+__all__ = [
+    "KindResult",
+    "NetworkUnreachable",
+    "ScrapeError",
+    "ScrapeFailed",
+    "ScrapeSummary",
+    "SourceSummary",
+    "run_scrape",
+    "run_scrape_source",
+    "write_scrape_summary",
+]

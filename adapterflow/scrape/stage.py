@@ -1,0 +1,168 @@
+"""The scrape stage: every configured source, live or from the demo corpus, then the summary.
+
+`run_scrape` scrapes GitHub then arXiv and writes `reports/scrape/summary.json`;
+`run_scrape_source` does one kind (the unit a Prefect task maps over). With `scrape.offline: true`
+or no network (the first request of a kind cannot connect) the sources are seeded from data/demo.
+A failing source does not stop the others: the stage finishes them, writes the summary, then raises
+one ScrapeError listing every failure. Run: `python -m adapterflow scrape` (or `dvc repro scrape`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from adapterflow.io import write_json_atomic
+from adapterflow.params import ScrapeParams
+from adapterflow.paths import ProjectPaths
+from adapterflow.scrape import arxiv, github
+from adapterflow.scrape.demo import seed_source
+from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
+from adapterflow.scrape.store import RawStore
+from adapterflow.scrape.summary import Kind, KindResult, ScrapeSummary, SourceSummary
+
+logger = logging.getLogger(__name__)
+
+OFFLINE_NOTICE = "scrape.offline is true; seeding data/raw from the demo corpus data/demo"
+UNREACHABLE_NOTICE = (
+    "network unreachable (%s); seeding data/raw from the demo corpus data/demo "
+    "— set scrape.offline: true to skip the network"
+)
+
+
+class ScrapeFailed(ScrapeError):
+    """Some sources failed; `result` holds what every source of the kind did."""
+
+    def __init__(self, message: str, result: KindResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self):  # picklable (Prefect may serialise a failed task's exception)
+        return (type(self), (str(self), self.result))
+
+
+def run_scrape_source(
+    params: ScrapeParams,
+    paths: ProjectPaths,
+    kind: Kind,
+    *,
+    clock: Clock | None = None,
+    announce: bool = True,
+) -> KindResult:
+    """Scrape (or seed) every configured source of one kind.
+
+    Args:
+        params: the `scrape` section.
+        paths: the project layout.
+        kind: "github" (scrape.github.repos) or "arxiv" (scrape.arxiv.categories).
+        clock: time functions; tests inject one to check waits without waiting.
+        announce: log the one-line "seeding from the demo corpus" notice (run_scrape logs one
+            line for both kinds instead).
+
+    Returns:
+        Per-source summaries, and why they came from the demo corpus (offline / no network).
+
+    Raises:
+        ScrapeFailed: at least one source failed (after all others were done).
+    """
+    clock = clock or Clock()
+    store = RawStore(paths)
+    names = list(params.github.repos if kind == "github" else params.arxiv.categories)
+    if params.offline:
+        if announce:
+            logger.info("%s: %s", kind, OFFLINE_NOTICE)
+        sources = [seed_source(kind, n, store) for n in names]
+        return KindResult(
+            kind=kind, offline=True, fallback="scrape.offline is true", sources=sources
+        )
+
+    sources: list[SourceSummary] = []
+    failures: list[str] = []
+    fallback = ""
+    module = github if kind == "github" else arxiv
+    section = params.github if kind == "github" else params.arxiv
+    with module.make_client(section) as client:
+        fetcher = module.make_fetcher(client, section, clock)
+        for index, name in enumerate(names):
+            try:
+                if kind == "github":
+                    sources.append(github.scrape_repo(name, params.github, fetcher, store, clock))
+                else:
+                    sources.append(arxiv.scrape_category(name, params.arxiv, fetcher, store))
+            except NetworkUnreachable as exc:
+                fallback = str(exc)
+                if announce:
+                    logger.warning(UNREACHABLE_NOTICE, fallback)
+                sources.extend(seed_source(kind, n, store) for n in names[index:])
+                break
+            except ScrapeError as exc:
+                logger.error("%s %s failed: %s", kind, name, exc)
+                failures.append(f"{kind} {name}: {exc}")
+                sources.append(_failed(kind, name, store, str(exc)))
+    result = KindResult(kind=kind, offline=bool(fallback), fallback=fallback, sources=sources)
+    if failures:
+        raise ScrapeFailed("; ".join(failures), result)
+    return result
+
+
+def _failed(kind: Kind, name: str, store: RawStore, message: str) -> SourceSummary:
+    origin = store.source_state(kind, name).get("origin", "live")
+    return SourceSummary(
+        kind=kind,
+        name=name,
+        origin=origin,
+        fetched=0,
+        new=0,
+        updated=0,
+        total=len(store.load(kind, name)),
+        complete=False,
+        note=f"failed: {message}",
+    )
+
+
+def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> ScrapeSummary:
+    """Write `reports/scrape/summary.json` (format: docs/ARTIFACTS.md) from the kinds' results."""
+    summary = ScrapeSummary(
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        offline=any(r.offline for r in results),
+        sources=[s for r in results for s in r.sources],
+    )
+    write_json_atomic(paths.report_dir("scrape") / "summary.json", summary.model_dump(mode="json"))
+    return summary
+
+
+def run_scrape(
+    params: ScrapeParams, paths: ProjectPaths, *, clock: Clock | None = None
+) -> ScrapeSummary:
+    """The scrape stage: GitHub issues and arXiv papers into data/raw, plus the summary report.
+
+    Args:
+        params: the `scrape` section of params.yaml.
+        paths: the project layout (data/raw, data/demo, reports/scrape).
+        clock: time functions; tests inject one.
+
+    Returns:
+        The summary also written to reports/scrape/summary.json.
+
+    Raises:
+        ScrapeError: one or more sources failed; the message lists each, the others are stored.
+    """
+    results: list[KindResult] = []
+    failures: list[str] = []
+    if params.offline:
+        logger.info("%s", OFFLINE_NOTICE)
+    for kind in ("github", "arxiv"):
+        try:
+            results.append(run_scrape_source(params, paths, kind, clock=clock, announce=False))
+        except ScrapeFailed as exc:
+            results.append(exc.result)
+            failures.append(str(exc))
+    unreachable = [r.fallback for r in results if r.fallback and not params.offline]
+    if unreachable:
+        logger.warning(UNREACHABLE_NOTICE, "; ".join(unreachable))  # one line for all kinds
+    summary = write_scrape_summary(paths, results)
+    if failures:
+        raise ScrapeError(
+            "scrape failed for some sources (the rest is stored): " + "; ".join(failures)
+        )
+    return summary

@@ -1,0 +1,7 @@
+"""The `train` stage: LoRA/QLoRA adapters per task (see loop.py; run `python -m adapterflow train <task>`)."""
+
+from adapterflow.train.data import TrainError
+from adapterflow.train.loop import run_train
+from adapterflow.train.outputs import TrainSummary
+
+__all__ = ["TrainError", "TrainSummary", "run_train"]

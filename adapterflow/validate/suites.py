@@ -1,0 +1,185 @@
+"""The Great Expectations suites, defined in code, one per dataset.
+
+Four groups, recorded in each expectation's `meta.group`:
+- integrity: unique ids, no nulls, required fields, no leakage between splits, no duplicate inputs;
+- syntax: every target parses as JSON and fits the task schema;
+- semantics: every label value is in the vocabulary the model is trained and evaluated on, and each
+  mapped repository still uses the labels its label map names (a renamed label set fails here);
+- distribution: enough examples per split, no class above `validate.max_class_share`, inputs
+  within the token budget, few empty issue bodies.
+
+Each builder returns (suite name, list of expectations); context.py runs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from adapterflow.params import Params
+from adapterflow.prepare.tasks import TaskDefinition
+
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
+# New-style ids (2301.01234) and old-style ids (hep-th/9901001), never a version suffix.
+ARXIV_ID = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})$"
+
+
+def _meta(group: str, description: str) -> dict[str, Any]:
+    return {"meta": {"group": group, "description": description}}
+
+
+def _unique(column: str, what: str) -> list[Any]:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column=column, **_meta("integrity", f"every {what} has a {column}")),
+        gxe.ExpectColumnValuesToBeUnique(column=column, **_meta("integrity", f"no two {what}s share a {column}")),
+    ]
+
+
+def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
+    """Raw GitHub issues: integrity, readable titles, few empty bodies, label maps still in use.
+
+    Args:
+        params: all params (validate thresholds, prepare label maps).
+        repos: repositories present in the store; those with a label map get a label-use check.
+    """
+    v, maps = params.validate_, params.prepare.triage.label_maps
+    exps = [
+        *_unique("id", "issue"),
+        *_unique("item_id", "issue"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="missing_fields", value_set=[""], **_meta("integrity", "every issue has all raw-store fields")
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="title", min_value=1, **_meta("integrity", "every issue has a non-empty title")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="labels_ok", value_set=[True], **_meta("syntax", "labels are lists of label names")
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="created_at", regex=ISO_TIME, **_meta("syntax", "created_at is an ISO 8601 time")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="state", value_set=["open", "closed"], **_meta("semantics", "state is open or closed")
+        ),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, **_meta("distribution", "the store is not empty")),
+        gxe.ExpectColumnMeanToBeBetween(
+            column="body_empty",
+            max_value=v.max_empty_body_share,
+            **_meta("distribution", f"at most {v.max_empty_body_share:.0%} of issue bodies are empty"),
+        ),
+    ]
+    mapped = [repo for repo in repos if repo.casefold() in {m.casefold() for m in maps}]
+    for repo in mapped:
+        exps.append(
+            gxe.ExpectColumnMeanToBeBetween(
+                column="has_mapped_label",
+                min_value=v.min_mapped_label_share,
+                row_condition=Column("repo") == repo,
+                **_meta(
+                    "semantics",
+                    f"at least {v.min_mapped_label_share:.0%} of {repo} issues carry a label of its "
+                    "label map (else the repository renamed its labels: update prepare.triage.label_maps)",
+                ),
+            )
+        )
+    return exps
+
+
+def raw_arxiv_suite(params: Params) -> list[Any]:
+    """Raw arXiv papers: integrity, version-free ids, non-empty titles and abstracts."""
+    v = params.validate_
+    return [
+        *_unique("id", "paper"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="missing_fields", value_set=[""], **_meta("integrity", "every paper has all raw-store fields")
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="title", min_value=1, **_meta("integrity", "every paper has a non-empty title")
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="abstract",
+            min_value=v.min_input_chars,
+            **_meta("integrity", f"every abstract has at least {v.min_input_chars} characters"),
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="id", regex=ARXIV_ID, **_meta("syntax", "ids are arXiv ids without a version suffix")
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="published", regex=ISO_TIME, **_meta("syntax", "published is an ISO 8601 time")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="primary_listed",
+            value_set=[True],
+            **_meta("semantics", "the primary category is one of the paper's categories"),
+        ),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, **_meta("distribution", "the store is not empty")),
+    ]
+
+
+def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[Any]:
+    """Prepared examples of one task and split: all four groups."""
+    v = params.validate_
+    minimum = getattr(v.min_examples_per_split, split)
+    exps = [
+        *_unique("id", "example"),
+        *_unique("item_id", "example"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="messages_ok",
+            value_set=[True],
+            **_meta("integrity", "messages are system, user, assistant turns with text"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="missing_meta", value_set=[""], **_meta("integrity", "meta has every documented key")
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="in_other_split",
+            value_set=[False],
+            **_meta("integrity", "no item is in two splits (train/test leakage)"),
+        ),
+        gxe.ExpectColumnValuesToBeUnique(
+            column="input", **_meta("integrity", "no two examples have the same input (deduplicated)")
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="input",
+            min_value=v.min_input_chars,
+            **_meta("integrity", f"every input has at least {v.min_input_chars} characters"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="target_error",
+            value_set=[""],
+            **_meta("syntax", f"every target is JSON that fits the {task.name} schema"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="provenance_ok",
+            value_set=[True],
+            **_meta("syntax", "meta.provenance names a label, keyword, field or default for every field"),
+        ),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=minimum, **_meta("distribution", f"at least {minimum} {split} examples")
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="input_tokens",
+            min_value=1,
+            max_value=task.max_input_tokens,
+            **_meta("distribution", f"inputs fit the {task.max_input_tokens}-token budget"),
+        ),
+    ]
+    for name, values in task.enums.items():
+        exps.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=name,
+                value_set=list(values),
+                **_meta("semantics", f"{name} is one of {'|'.join(values)}"),
+            )
+        )
+        if split == "train":  # small valid/test splits are skewed by chance; train is what is learnt
+            exps.append(
+                gxe.ExpectColumnMeanToBeBetween(
+                    column=f"{name}_is_top_class",
+                    max_value=v.max_class_share,
+                    **_meta("distribution", f"no {name} value above {v.max_class_share:.0%} of train"),
+                )
+            )
+    return exps

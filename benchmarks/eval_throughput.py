@@ -1,0 +1,153 @@
+"""Evaluation throughput: our batched greedy generation vs one `model.generate` call per example.
+
+Both paths answer the same prompts greedily; the script asserts they give the same answers and
+prints examples/s for each and the speed-up. Prompts are the task's test split
+(data/processed/<task>/test.jsonl) when prepare has run, else built from the offline demo corpus
+the way `predict` builds them. The model is the imported base (models/base) with the task's
+adapter when one exists; without models/base it falls back to the tiny random test model and
+says so (fine for developing, meaningless as a number).
+
+    python benchmarks/eval_throughput.py --model-dir models/base --task triage --n 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapterflow.chat import render_prompt  # noqa: E402
+from adapterflow.evaluate.generate import generate_batched, generate_one_by_one  # noqa: E402
+from adapterflow.io import read_jsonl  # noqa: E402
+from adapterflow.params import load_params  # noqa: E402
+from adapterflow.paths import ProjectPaths  # noqa: E402
+from adapterflow.predict import item_text  # noqa: E402
+from adapterflow.prepare.tasks import get_task  # noqa: E402
+
+logger = logging.getLogger("eval_throughput")
+
+
+def _prompts(tokenizer, task: str, n: int) -> tuple[list[str], str]:
+    params = load_params(ROOT / "params.yaml")
+    paths = ProjectPaths(ROOT)
+    test = paths.task_split(task, "test")
+    if test.is_file():
+        examples = sorted(read_jsonl(test), key=lambda e: e["id"])[:n]
+        return [render_prompt(tokenizer, e["messages"]) for e in examples], str(test)
+    from adapterflow.prepare.normalise import trim_to_tokens
+
+    definition = get_task(params.prepare, task)
+    source = paths.demo / definition.source
+    items = [row for f in sorted(source.glob("*.jsonl")) for row in read_jsonl(f)][:n]
+    prompts = []
+    for item in items:
+        text = trim_to_tokens(tokenizer, item_text(params, task, item), definition.max_input_tokens)
+        messages = [
+            {"role": "system", "content": definition.system_prompt},
+            {"role": "user", "content": text[0]},
+        ]
+        prompts.append(render_prompt(tokenizer, messages))
+    return prompts, f"{source} (demo corpus; no test split yet)"
+
+
+def _load(model_dir: Path | None, task: str):
+    from adapterflow.evaluate.model import load_adapter_model
+    from adapterflow.modeling import load_base_model, load_tokenizer, pick_device
+
+    note = ""
+    if model_dir is None or not (model_dir / "config.json").is_file():
+        from tests.tiny_model import build_tiny_model
+
+        model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
+        note = "NO models/base: tiny random model, numbers are not meaningful"
+    adapter = ProjectPaths(ROOT).adapter(task)
+    if (adapter / "adapter_config.json").is_file() and not note:
+        model, tokenizer = load_adapter_model(model_dir, adapter)
+        return model, tokenizer, f"{model_dir} + adapter {adapter}", note
+    tokenizer = load_tokenizer(model_dir)
+    model = load_base_model(model_dir, "lora", pick_device())  # unquantised, as merge/baseline
+    return model, tokenizer, f"{model_dir} (no adapter)", note
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "base")
+    parser.add_argument("--task", default="triage")
+    parser.add_argument("--n", type=int, default=32, help="examples to answer")
+    parser.add_argument("--batch-size", type=int, help="default: evaluate.batch_size")
+    parser.add_argument("--max-new-tokens", type=int, help="default: evaluate.max_new_tokens")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        # On a shared, oversubscribed CPU, fewer threads avoid OpenMP barrier stalls.
+        torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    ev = load_params(ROOT / "params.yaml").evaluate
+    batch_size = args.batch_size or ev.batch_size
+    max_new = args.max_new_tokens or ev.max_new_tokens
+
+    model, tokenizer, what, note = _load(args.model_dir, args.task)
+    prompts, source = _prompts(tokenizer, args.task, args.n)
+    generate_batched(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2)  # warm-up
+
+    start = time.perf_counter()
+    batched = generate_batched(
+        model, tokenizer, prompts, max_new_tokens=max_new, batch_size=batch_size
+    )
+    t_batched = time.perf_counter() - start
+    start = time.perf_counter()
+    single = generate_one_by_one(model, tokenizer, prompts, max_new_tokens=max_new)
+    t_single = time.perf_counter() - start
+
+    same = sum(a == b for a, b in zip(batched, single, strict=True))
+    result = {
+        "model": what,
+        "note": note,
+        "prompts": source,
+        "n": len(prompts),
+        "batch_size": batch_size,
+        "max_new_tokens": max_new,
+        "mean_prompt_tokens": round(
+            sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+            / len(prompts),
+            1,
+        ),
+        "batched_s": round(t_batched, 2),
+        "one_by_one_s": round(t_single, 2),
+        "batched_examples_per_s": round(len(prompts) / t_batched, 3),
+        "one_by_one_examples_per_s": round(len(prompts) / t_single, 3),
+        "speedup": round(t_single / t_batched, 2),
+        "identical_outputs": f"{same}/{len(prompts)}",
+        "device": str(next(model.parameters()).device),
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"speed-up: {result['speedup']}x (batched vs one-at-a-time); identical {same}/{len(prompts)}"
+    )
+    if same != len(prompts):
+        diffs = [(i, a, b) for i, (a, b) in enumerate(zip(batched, single, strict=True)) if a != b]
+        for i, a, b in diffs[:3]:
+            print(f"  differs at {i}:\n    batched: {a!r}\n    single:  {b!r}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: `bash runs/dashboard.sh` (reads reports/, data/, the registry, DVC)."""

@@ -1,0 +1,65 @@
+"""Data: validation results per expectation group with the failed expectations, raw volumes over
+time, and per task the label/category distributions per source and where labels came from."""
+
+import streamlit as st
+
+from dashboard import charts, data, ui
+
+root = ui.root()
+st.title("Data")
+
+st.subheader("Validation (Great Expectations)")
+validation = data.load_validation(root)
+if not validation:
+    st.text("No validation results yet (the validate stage writes reports/validate/).")
+else:
+    groups = data.validation_groups(validation)
+    ok = sum(bool(r["success"]) for r in validation)
+    st.caption(f"{ok} of {len(validation)} datasets pass every expectation")
+    st.dataframe(groups, hide_index=True)
+    failed = data.failed_expectations(validation)
+    if failed.empty:
+        st.text("No failed expectations.")
+    else:
+        st.text(f"Failed expectations ({len(failed)}):")
+        st.dataframe(failed, hide_index=True)
+
+st.subheader("Raw data")
+counts = data.raw_counts(root)
+if counts.empty:
+    ui.empty_state("Nothing has been scraped into data/raw/ yet.")
+else:
+    st.dataframe(counts, hide_index=True)
+    volume = data.raw_volume(root)
+    if not volume.empty:
+        st.text("Items per week of creation (issues: created_at, papers: published)")
+        st.altair_chart(charts.volume(volume), width="stretch")
+
+task = ui.selected_task()
+if task is None:
+    st.stop()
+st.subheader(f"Examples of {ui.escape_md(task)}")
+prepare = data.load_prepare_summary(root)
+task_summary = (prepare or {"tasks": {}})["tasks"].get(task)
+if task_summary and isinstance(task_summary.get("splits"), dict):
+    cols = st.columns(len(task_summary["splits"]))
+    for col, (split, n) in zip(cols, task_summary["splits"].items(), strict=True):
+        col.metric(split, n)
+labels = data.processed_labels(root, task)
+if labels.empty:
+    st.text(f"No examples yet (data/processed/{task}/ is written by the prepare stage).")
+    st.stop()
+# Free-text fields (a paper's title) have as many values as examples: no distribution to draw.
+categorical = [f for f, g in labels.groupby("field") if g["value"].nunique() <= 40]
+if categorical:
+    field = st.selectbox("Distribution of field", categorical, key="distribution_field")
+    per_source = labels[labels["field"] == field].groupby(["source", "value"], as_index=False)
+    counts = per_source.size().rename(columns={"size": "n"})
+    st.text(f"{field} per source")
+    st.altair_chart(charts.stacked_counts(counts, "source", "value"), width="stretch")
+provenance = labels.groupby(["field", "provenance"], as_index=False).size()
+st.text("Where each field's label came from (label / keyword / default / field)")
+st.altair_chart(
+    charts.stacked_counts(provenance.rename(columns={"size": "n"}), "field", "provenance"),
+    width="stretch",
+)

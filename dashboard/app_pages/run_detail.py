@@ -1,0 +1,92 @@
+"""Run detail: the latest candidate of a task: loss curve, per-field accuracy with 95% intervals,
+confusion matrices, the gate's checks and reasons, and browsable predictions."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, ui
+from dashboard.reports import METRICS
+
+root = ui.root()
+task = ui.selected_task()
+st.title(f"Run detail: {ui.escape_md(task)}" if task else "Run detail")
+if task is None:
+    ui.empty_state()
+    st.stop()
+
+st.subheader("Training")
+summary = data.load_train_summary(root, task)
+if summary is not None:
+    keys = ("method", "steps", "final_loss", "tokens_per_s", "wall_s", "peak_rss_mb", "device")
+    for col, key in zip(st.columns(len(keys)), keys, strict=True):
+        value = summary.get(key)
+        col.metric(key, ui.number(value))
+loss = data.load_loss(root, task)
+if loss is None or loss.empty:
+    st.text(f"No loss curve yet (reports/train/{task}/loss.csv).")
+else:
+    st.altair_chart(charts.loss_curve(loss), width="stretch")
+
+st.subheader("Evaluation")
+metrics = data.load_metrics(root, task)
+if metrics is None:
+    ui.empty_state(f"{task} has not been evaluated yet.")
+else:
+    intervals = metrics.get("intervals") or {}
+    fields = metrics.get("fields") or {}
+    macro = metrics.get("macro_f1") or {}
+    names = [*METRICS, *fields]
+    table = pd.DataFrame(
+        {
+            "accuracy": [metrics[m] if m in METRICS else fields[m] for m in names],
+            "lo": [(intervals.get(m) or [None, None])[0] for m in names],
+            "hi": [(intervals.get(m) or [None, None])[1] for m in names],
+            "macro_f1": [macro.get(m) for m in names],
+            "zero-shot": [(metrics.get("baseline") or {}).get(m) for m in names],
+        },
+        index=pd.Index(names, name="metric / field"),
+    )
+    st.caption(f"n = {metrics.get('n')} test examples; lo/hi = 95% interval")
+    st.dataframe(table)
+    if fields:
+        per_field = table.loc[list(fields)].reset_index(names="field")
+        st.altair_chart(charts.field_accuracy(per_field), width="stretch")
+    st.text(f"BLEU signature: {metrics.get('bleu_signature', 'not recorded')}")
+    confusion = metrics.get("confusion") or {}
+    if confusion:
+        field = st.selectbox("Confusion matrix of field", list(confusion), key="confusion_field")
+        matrix = confusion[field]
+        st.altair_chart(charts.confusion(matrix["labels"], matrix["matrix"]), width="stretch")
+
+st.subheader("Gate")
+gate = data.load_gate(root, task)
+if gate is None:
+    st.text("No gate decision yet (the promote stage writes reports/gate/<task>.json).")
+else:
+    verdict = "PASSED" if gate["passed"] else "FAILED"
+    st.text(f"{verdict} at {ui.when(gate.get('decided_at'))}; version {gate.get('version')}")
+    checks = pd.DataFrame.from_records(gate["checks"])
+    first = [c for c in ("name", "value", "threshold", "passed", "detail") if c in checks]
+    st.dataframe(checks[first + [c for c in checks if c not in first]], hide_index=True)
+    for reason in gate["reasons"]:
+        st.text(f"• {reason}")
+
+st.subheader("Predictions")
+predictions = data.load_predictions(root, task)
+if predictions is None or predictions.empty:
+    st.text(f"No predictions yet (reports/predictions/{task}.jsonl).")
+    st.stop()
+wrong_only = st.toggle("Only wrong answers", key="wrong_only")
+shown = predictions[~predictions["correct"]] if wrong_only else predictions
+st.caption(
+    f"{len(shown)} of {len(predictions)} predictions ({(~predictions['correct']).sum()} wrong)"
+)
+st.dataframe(shown.drop(columns=["input"]), hide_index=True)
+if not shown.empty:
+    pick = st.selectbox("Show one prediction in full", shown["id"].tolist(), key="prediction_id")
+    row = shown[shown["id"] == pick].iloc[0]
+    st.text("Input")
+    st.code(row["input"], language=None, wrap_lines=True)
+    for key in ("reference", "output", "baseline_output"):
+        st.text(key.replace("_", " ").capitalize())
+        st.code(row[key], language=None, wrap_lines=True)

@@ -1,0 +1,54 @@
+"""Runs: the registry history of a task, metric trends with the gate, candidate vs champion vs
+zero-shot, and the flow runs recorded in reports/runs.jsonl."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data, ui
+from dashboard.reports import METRICS
+
+root = ui.root()
+task = ui.selected_task()
+st.title(f"Runs: {ui.escape_md(task)}" if task else "Runs")
+if task is None:
+    ui.empty_state()
+    st.stop()
+
+floors = data.gate_floors(root, task)
+history = data.history_frame(root, task)
+st.subheader("Registered versions")
+if history.empty:
+    ui.empty_state(f"No adapter of {task} has been through the gate yet.")
+else:
+    st.dataframe(history, hide_index=True)
+    st.subheader("Metrics over time")
+    st.altair_chart(charts.metric_trend(history, list(METRICS), floors.values), width="stretch")
+    st.caption(f"Red dashed line: the gate floor, from {ui.escape_md(floors.source)}.")
+
+st.subheader("Candidate vs champion vs zero-shot")
+candidate = data.load_metrics(root, task)
+champion = data.champion_entry(root, task)
+rows = []
+if candidate is not None:
+    rows += [{"model": "candidate", "metric": m, "value": candidate[m]} for m in METRICS]
+    baseline = candidate.get("baseline") or {}
+    rows += [
+        {"model": "zero-shot", "metric": m, "value": baseline[m]} for m in METRICS if m in baseline
+    ]
+if champion is not None:
+    known = champion.get("metrics") or {}
+    rows += [{"model": "champion", "metric": m, "value": known[m]} for m in METRICS if m in known]
+if rows:
+    frame = pd.DataFrame(rows)
+    st.altair_chart(charts.compare(frame, floors.values), width="stretch")
+    table = frame.pivot(index="model", columns="metric", values="value")
+    st.dataframe(table.reindex(columns=list(METRICS)))
+else:
+    st.text(f"No evaluation yet (reports/metrics/{task}.json is absent).")
+
+st.subheader("Flow runs")
+runs = data.load_runs(root)
+if runs.empty:
+    st.text("No flow run recorded yet (reports/runs.jsonl is written by the Prefect flows).")
+else:
+    st.dataframe(runs, hide_index=True)

@@ -1,0 +1,139 @@
+"""Every dashboard page under Streamlit's AppTest: what it shows matches the files it reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.dashboard.conftest import PAGES, charts, frames, gate_lines, shown_text
+from tests.dashboard.fixture_project import HOSTILE
+
+
+def test_overview_shows_champion_metrics_against_configured_floor(facts, open_page):
+    app = open_page(facts.root, "overview")
+    metrics = {(m.label, m.value) for m in app.metric}
+    assert ("Champion", facts.champion) in metrics
+    for name, value in facts.champion_metrics.items():
+        assert (name, f"{value:.3f}") in metrics
+    deltas = {m.label: m.proto.delta for m in app.metric if m.label == "bleu" and m.proto.delta}
+    assert deltas["bleu"] == f"{facts.champion_metrics['bleu'] - facts.floor:+.3f} vs floor"
+    assert gate_lines(app) == [facts.floor]  # the floor of params.yaml, not the 0.70 default
+    assert "params.yaml (promote.floors)" in shown_text(app)
+
+
+def test_overview_shows_last_flow_run_and_data_freshness(facts, open_page):
+    app = open_page(facts.root, "overview")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["State"] == facts.last_run_state
+    text = shown_text(app)
+    assert "Finished 2026-11-21 10:06 UTC" in text and "gate failed for triage" in text
+    assert "Last scrape finished 2026-11-21 09:00 UTC" in text
+    assert "Last gate decision: failed, no promotion, 2026-11-21 10:05 UTC" in text
+    sources = frames(app)[0]
+    assert set(sources["name"]) == {"godotengine/godot", "cs.LG"}
+
+
+def test_runs_page_lists_registry_history_and_compares_with_baseline(facts, open_page):
+    app = open_page(facts.root, "runs", task="triage")
+    history = frames(app)[0]
+    assert list(history["version"]) == ["v0001", "v0002", "v0003"]
+    assert list(history["status"]) == ["retired", "champion", "rejected"]
+    comparison = frames(app)[1]
+    assert comparison.loc["champion", "bleu"] == pytest.approx(facts.champion_metrics["bleu"])
+    assert comparison.loc["candidate", "content"] == pytest.approx(
+        facts.candidate_metrics["content"]
+    )
+    assert comparison.loc["zero-shot", "structural"] == pytest.approx(0.1)
+    assert len(charts(app)) == 2
+    assert gate_lines(app) == [facts.floor, facts.floor]  # trend chart and comparison chart
+    runs = frames(app)[2]
+    assert list(runs["run_id"]) == ["r-2", "r-1"]  # newest first
+
+
+def test_run_detail_shows_loss_curve_fields_gate_reasons_and_confusion(facts, open_page):
+    app = open_page(facts.root, "run_detail", task="triage")
+    loss_chart = next(c for c in charts(app) if c["spec"].get("mark", {}).get("type") == "line")
+    (loss,) = loss_chart["data"].values()
+    assert len(loss) == 20 and loss["loss"].iloc[-1] < loss["loss"].iloc[0]
+    table = frames(app)[0]
+    assert table.loc["component", "accuracy"] == pytest.approx(0.67)
+    assert list(table.loc["component", ["lo", "hi"]]) == pytest.approx([0.3, 0.9])
+    text = shown_text(app)
+    assert "FAIL: content dropped 0.080 against champion v0002 (tolerance 0.02)" in text
+    assert "FAILED at 2026-11-21 10:05 UTC" in text
+    confusion = next(
+        frame
+        for c in charts(app)
+        for frame in c["data"].values()
+        if {"reference", "predicted"} <= set(frame.columns)
+    )
+    cell = confusion[(confusion.reference == "graphics") & (confusion.predicted == "ui")]
+    assert int(cell["count"].iloc[0]) == 1
+
+
+def test_wrong_answer_filter_keeps_only_the_wrong_predictions(facts, open_page):
+    app = open_page(facts.root, "run_detail", task="triage")
+    assert len(frames(app)[-1]) == facts.predictions
+    app.toggle(key="wrong_only").set_value(True).run()
+    wrong = frames(app)[-1]
+    assert len(wrong) == facts.wrong_predictions
+    assert not wrong["correct"].any()
+    assert f"{facts.wrong_predictions} of {facts.predictions} predictions" in shown_text(app)
+
+
+def test_scraped_text_is_shown_as_text_never_as_markdown(facts, open_page):
+    app = open_page(facts.root, "run_detail", task="triage")
+    codes = [c.value for c in app.code]
+    assert any(HOSTILE in value for value in codes)  # shown verbatim...
+    rendered = [e.value for kind in ("markdown", "caption", "info") for e in app.get(kind)]
+    assert not any(
+        "<script>" in value or "**bold**" in value for value in rendered
+    )  # ...never rendered
+
+
+def test_data_page_shows_failed_expectations_volume_and_label_sources(facts, open_page):
+    app = open_page(facts.root, "data", task="triage")
+    groups, failed, counts = frames(app)[:3]
+    assert groups.loc[0, "failed"] == 1
+    assert list(failed["expectation"]) == [facts.failed_expectation]
+    assert dict(zip(counts["source"], counts["items"], strict=True)) == {
+        "godotengine/godot": 8,
+        "cs.LG": 3,
+    }
+    datasets = [f for c in charts(app) for f in c["data"].values()]
+    volume = next(f for f in datasets if "week" in f.columns)
+    assert volume["items"].sum() == 11
+    provenance = next(f for f in datasets if "provenance" in f.columns)
+    assert set(provenance["provenance"]) == {"label", "keyword", "default"}
+    assert provenance["n"].sum() == 15  # 5 examples x 3 fields
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_empty_project_explains_how_to_start_a_run(tmp_path, open_page, page):
+    app = open_page(tmp_path, page)
+    assert not app.error
+    text = shown_text(app)
+    if page == "experiments":
+        assert "not a DVC project" in text
+    elif page == "data":
+        assert "Nothing has been scraped" in text and "bash runs/pipeline.sh" in text
+    else:
+        assert "bash runs/pipeline.sh" in text
+
+
+@pytest.mark.parametrize(
+    ("broken", "page", "content"),
+    [
+        ("models/registry/registry.json", "overview", '{"tasks": {"triage": '),
+        ("reports/metrics/triage.json", "runs", json.dumps({"task": "triage", "n": 3})),
+        ("reports/predictions/triage.jsonl", "run_detail", '{"id": 1, "output": "x"}\nnot json\n'),
+        ("reports/validate/raw_github.json", "data", "[]"),
+    ],
+)
+def test_malformed_file_is_named_instead_of_a_traceback(facts, open_page, broken, page, content):
+    (facts.root / broken).write_text(content, encoding="utf-8")
+    app = open_page(facts.root, page)
+    assert app.error, "the page should say a file is broken"
+    assert broken in " ".join(e.value.replace("\\", "") for e in app.error)
+    assert broken in shown_text(app)  # the full message, with the fix, is on the page too

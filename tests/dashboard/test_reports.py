@@ -1,0 +1,89 @@
+"""dashboard/reports.py: gate floors, registry, predictions and run log read as the files say."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from dashboard.files import ArtifactError
+from dashboard.reports import (
+    gate_floors,
+    history_frame,
+    load_predictions,
+    load_registry,
+    load_runs,
+)
+
+
+def _drop_promote(root):
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    del params["promote"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_floors_come_from_params_promote_section(facts):
+    floors = gate_floors(facts.root, "triage")
+    assert floors.values == dict.fromkeys(("structural", "content", "bleu"), facts.floor)
+    assert floors.source == "params.yaml (promote.floors)"
+
+
+def test_only_the_metrics_params_gates_get_a_floor(facts):
+    params = yaml.safe_load((facts.root / "params.yaml").read_text())
+    params["promote"]["floors"] = {"structural": 0.9}
+    (facts.root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert gate_floors(facts.root, "triage").values == {"structural": 0.9}
+
+
+def test_floors_fall_back_to_the_gate_decision_then_to_the_default(facts):
+    _drop_promote(facts.root)
+    from_gate = gate_floors(facts.root, "triage")
+    assert from_gate.values == dict.fromkeys(("structural", "content", "bleu"), facts.floor)
+    assert from_gate.source == "reports/gate/triage.json"  # regression checks are not floors
+    default = gate_floors(facts.root, "papers")  # papers has no gate file
+    assert default.values == dict.fromkeys(("structural", "content", "bleu"), 0.70)
+
+
+def test_broken_params_yaml_is_named(facts):
+    (facts.root / "params.yaml").write_text("promote: [unclosed\n")
+    with pytest.raises(ArtifactError, match=r"params.yaml is malformed: not valid YAML"):
+        gate_floors(facts.root, "triage")
+
+
+def test_registry_history_is_oldest_first_with_metrics(facts):
+    history = history_frame(load_registry(facts.root), "triage")
+    assert list(history["version"]) == ["v0001", "v0002", "v0003"]
+    champion = history[history["status"] == "champion"].iloc[0]
+    assert champion["bleu"] == pytest.approx(facts.champion_metrics["bleu"])
+
+
+def test_registry_without_history_names_the_file_and_the_stage_to_rerun(facts):
+    path = facts.root / "models" / "registry" / "registry.json"
+    path.write_text(json.dumps({"tasks": {"triage": {"champion": "v0001"}}}))
+    with pytest.raises(ArtifactError) as err:
+        load_registry(facts.root)
+    message = str(err.value)
+    assert "models/registry/registry.json is malformed: key 'history' is missing" in message
+    assert "python -m adapterflow promote" in message
+
+
+def test_prediction_is_wrong_when_any_field_or_the_structure_is_wrong(facts):
+    predictions = load_predictions(facts.root, "triage")
+    assert len(predictions) == facts.predictions
+    assert (~predictions["correct"]).sum() == facts.wrong_predictions
+    unparsable = predictions[~predictions["structural_ok"]].iloc[0]
+    assert unparsable["output"] == "not json" and not unparsable["correct"]
+
+
+def test_bad_prediction_line_is_reported_with_its_number(facts):
+    path = facts.root / "reports" / "predictions" / "triage.jsonl"
+    path.write_text(path.read_text() + "{oops\n")
+    with pytest.raises(ArtifactError, match=rf"line {facts.predictions + 1} is not valid JSON"):
+        load_predictions(facts.root, "triage")
+
+
+def test_run_log_is_newest_first_and_empty_when_absent(facts, tmp_path):
+    runs = load_runs(facts.root)
+    assert list(runs["state"]) == [facts.last_run_state, "Completed"]
+    assert load_runs(tmp_path).empty

@@ -1,0 +1,167 @@
+"""Each kind of bad data fails its suite with the right expectation named; good data passes.
+
+A healthy project is prepared once (tiny model, crafted stores); every test copies it, breaks one
+thing the way it breaks in practice, and runs the real GX suites in a real file-backed context.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from adapterflow.io import read_jsonl
+from adapterflow.params import load_params
+from adapterflow.paths import ProjectPaths
+from adapterflow.prepare import run_prepare
+from adapterflow.prepare.tasks import SPLITS, get_task
+from adapterflow.validate import frames, suites
+from adapterflow.validate.context import GxRunner
+from tests import rawdata
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory, tiny_model_dir) -> ProjectPaths:
+    paths = ProjectPaths(tmp_path_factory.mktemp("healthy"))
+    shutil.copy(REPO_ROOT / "params.yaml", paths.params)
+    rawdata.link_base_model(paths, tiny_model_dir)
+    rawdata.write_github_store(paths, rawdata.github_issues(150))
+    rawdata.write_arxiv_store(paths, [rawdata.paper(n) for n in range(120)])
+    run_prepare(load_params(paths.params).prepare, paths)
+    return paths
+
+
+@pytest.fixture()
+def paths(healthy, tmp_path) -> ProjectPaths:
+    shutil.copytree(healthy.root, tmp_path / "p", symlinks=True)
+    return ProjectPaths(tmp_path / "p")
+
+
+def _validate(paths: ProjectPaths, dataset: str) -> dict:
+    params = load_params(paths.params)
+    runner = GxRunner(paths, params.validate_.unexpected_sample_size)
+    if dataset == "raw_github":
+        frame = frames.raw_github_frame(paths, params.prepare)
+        exps = suites.raw_github_suite(params, sorted(set(frame["repo"])))
+    elif dataset == "raw_arxiv":
+        frame, exps = frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+    else:
+        name, split = dataset.rsplit("_", 1)
+        task = get_task(params.prepare, name)
+        frame, exps = frames.task_frames(paths, task)[split], suites.task_split_suite(params, task, split)
+    return runner.validate(dataset, frame, exps)
+
+
+def _failed(report: dict) -> set[tuple[str, str | None]]:
+    return {(e["name"], e["column"]) for e in report["expectations"] if not e["success"]}
+
+
+def _rewrite(path, change) -> None:
+    rows = [change(r) or r for r in read_jsonl(path)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.mark.parametrize("dataset", ["raw_github", "raw_arxiv", "triage_train", "triage_test", "papers_train"])
+def test_healthy_data_passes(paths, dataset):
+    report = _validate(paths, dataset)
+    assert report["success"], _failed(report)
+    assert all(g["success"] for g in report["groups"].values())
+
+
+def test_duplicate_example_ids_fail_integrity(paths):
+    train = paths.task_split("triage", "train")
+    first = train.read_text().splitlines()[0]
+    train.write_text(train.read_text() + first + "\n")
+    report = _validate(paths, "triage_train")
+    assert ("expect_column_values_to_be_unique", "id") in _failed(report)
+    assert report["groups"]["integrity"]["success"] is False
+
+
+def test_duplicate_raw_issues_fail_integrity(paths):
+    store = next(paths.raw_github.glob("*.jsonl"))
+    store.write_text(store.read_text() + store.read_text().splitlines()[3] + "\n")
+    assert ("expect_column_values_to_be_unique", "item_id") in _failed(_validate(paths, "raw_github"))
+
+
+def test_mostly_empty_bodies_fail_the_raw_store(paths):
+    store = next(paths.raw_github.glob("*.jsonl"))
+    _rewrite(store, lambda r: r.update(body="") if r["number"] % 10 else None)
+    report = _validate(paths, "raw_github")
+    entry = next(e for e in report["expectations"] if e["column"] == "body_empty")
+    assert not entry["success"] and entry["observed_value"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_unknown_label_value_fails_syntax_and_semantics(paths):
+    train = paths.task_split("triage", "train")
+    target = '{"severity": "medium", "component": "sound", "reproducibility": "always"}'
+    _rewrite(train, lambda r: r["messages"][2].update(content=target) if r["id"].endswith("#2") else None)
+    failed = _failed(_validate(paths, "triage_train"))
+    assert ("expect_column_values_to_be_in_set", "component") in failed  # semantics
+    assert ("expect_column_values_to_be_in_set", "target_error") in failed  # syntax: breaks the schema
+
+
+def test_renamed_upstream_label_set_fails_semantics(paths):
+    # godot renames "topic:*" to "area:*" and drops "crash"/"regression"/"performance" labels.
+    # bevy keeps its labels: its check must still pass (the check is per repository).
+    store = next(paths.raw_github.glob("*.jsonl"))
+    _rewrite(store, lambda r: r.update(labels=[x.replace("topic:", "area:") for x in r["labels"] if ":" in x]))
+    bevy = [rawdata.issue("bevyengine/bevy", n, f"Audio bug {n}", f"The sound {n} stops.", ["A-Audio"]) for n in range(20)]
+    rawdata.write_github_store(paths, bevy)
+    report = _validate(paths, "raw_github")
+    checks = {e["description"].split(" issues ")[0]: e for e in report["expectations"] if e["column"] == "has_mapped_label"}
+    godot, bevy_check = checks["at least 20% of godotengine/godot"], checks["at least 20% of bevyengine/bevy"]
+    assert not godot["success"] and godot["group"] == "semantics" and "label_maps" in godot["description"]
+    assert bevy_check["success"] and bevy_check["observed_value"] == 1.0
+
+
+def test_one_class_at_95_percent_fails_distribution(paths):
+    train = paths.task_split("triage", "train")
+    rows = list(read_jsonl(train))
+    keep = max(1, len(rows) // 20)
+    for k, row in enumerate(rows[keep:]):
+        target = json.loads(row["messages"][2]["content"])
+        target["severity"] = "medium"
+        row["messages"][2]["content"] = json.dumps(target)
+        rows[keep + k] = row
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = _validate(paths, "triage_train")
+    entry = next(e for e in report["expectations"] if e["column"] == "severity_is_top_class")
+    assert not entry["success"] and entry["observed_value"] >= 0.95 and entry["group"] == "distribution"
+
+
+def test_examples_over_the_token_budget_fail_distribution(paths):
+    # Data prepared for a 320-token budget, then the budget is lowered without re-preparing.
+    data = yaml.safe_load(paths.params.read_text())
+    data["prepare"]["triage"]["max_input_tokens"] = 25
+    paths.params.write_text(yaml.safe_dump(data, sort_keys=False))
+    report = _validate(paths, "triage_train")
+    entry = next(e for e in report["expectations"] if e["column"] == "input_tokens")
+    assert not entry["success"] and entry["unexpected_count"] > 0
+    assert all(v > 25 for v in entry["unexpected_sample"])
+
+
+def test_item_in_train_and_test_fails_as_leakage(paths):
+    leaked = next(read_jsonl(paths.task_split("triage", "test")))
+    train = paths.task_split("triage", "train")
+    train.write_text(train.read_text() + json.dumps(leaked) + "\n")
+    assert ("expect_column_values_to_be_in_set", "in_other_split") in _failed(_validate(paths, "triage_train"))
+
+
+def test_too_few_examples_fail_distribution(paths):
+    test_split = paths.task_split("papers", "test")
+    test_split.write_text("".join(json.dumps(r) + "\n" for r in list(read_jsonl(test_split))[:2]))
+    assert ("expect_table_row_count_to_be_between", None) in _failed(_validate(paths, "papers_test"))
+
+
+def test_missing_split_file_fails_instead_of_crashing(paths):
+    paths.task_split("triage", "valid").unlink()
+    report = _validate(paths, "triage_valid")
+    assert report["rows"] == 0 and ("expect_table_row_count_to_be_between", None) in _failed(report)
+
+
+def test_every_split_of_the_healthy_project_has_examples(healthy):
+    for split in SPLITS:
+        assert healthy.task_split("triage", split).stat().st_size > 0

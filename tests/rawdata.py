@@ -1,0 +1,99 @@
+"""Crafted raw stores for prepare/validate tests: varied, labelled, written in the scrape format.
+
+`write_github_store` writes issues whose labels, wording and reproducibility vary over the whole
+triage vocabulary (so a healthy store passes every distribution check); `write_arxiv_store` does
+the same for papers. Both follow the raw-store format of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adapterflow.paths import ProjectPaths, github_store_name
+
+# (label, what the body talks about): one per component, godot's vocabulary.
+GODOT_TOPICS = [
+    ("topic:rendering", "the shader output turns black when lights overlap"),
+    ("topic:audio", "the sound stops after the scene changes"),
+    ("topic:network", "clients lose their peer id after a reconnect"),
+    ("topic:gui", "the option button popup opens off screen"),
+    ("topic:physics", "the rigid body falls through the floor"),
+    ("performance", "the scene tree update takes most of the frame"),
+]
+SEVERITY_LABELS = ["crash", "regression", None, None]
+REPRO_WORDS = ["It happens every time I try.", "It happens sometimes, maybe one run in three.", "I saw it only once.", ""]
+CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "cs.DS", "cs.SE"]
+
+
+def issue(repo: str, number: int, title: str, body: str | None, labels: list[str], **extra: Any) -> dict[str, Any]:
+    """One raw issue in the scrape format."""
+    record = {
+        "id": 1_000_000 + number,
+        "repo": repo,
+        "number": number,
+        "title": title,
+        "body": body,
+        "labels": labels,
+        "state": "open",
+        "created_at": f"2025-01-{1 + number % 28:02d}T10:00:00Z",
+        "updated_at": "2025-02-01T10:00:00Z",
+        "url": f"https://github.com/{repo}/issues/{number}",
+    }
+    record.update(extra)
+    return record
+
+
+def github_issues(n: int, repo: str = "godotengine/godot", start: int = 1) -> list[dict[str, Any]]:
+    """`n` varied issues numbered from `start`."""
+    out = []
+    for k in range(n):
+        number = start + k
+        label, topic = GODOT_TOPICS[number % len(GODOT_TOPICS)]
+        severity = SEVERITY_LABELS[(number // len(GODOT_TOPICS)) % len(SEVERITY_LABELS)]
+        repro = REPRO_WORDS[(number // 3) % len(REPRO_WORDS)]
+        body = f"Issue {number}: {topic}.\r\n\r\n### Steps\r\n1. open project {number}\r\n\r\n{repro}\r\n"
+        out.append(issue(repo, number, f"Problem {number} with {label}", body, [label] + ([severity] if severity else [])))
+    return out
+
+
+def paper(number: int, category: str | None = None) -> dict[str, Any]:
+    """One raw arXiv paper in the scrape format."""
+    cat = category or CATEGORIES[number % len(CATEGORIES)]
+    return {
+        "id": f"2501.{10000 + number}",
+        "version": 1,
+        "title": f"A study of method {number} for {cat} problems",
+        "abstract": f"We propose method {number}, a new approach to problems in {cat}. Results show gains.",
+        "primary_category": cat,
+        "categories": [cat],
+        "published": "2025-01-05T00:00:00Z",
+        "updated": "2025-01-06T00:00:00Z",
+        "authors": ["A. Author"],
+        "url": f"https://arxiv.org/abs/2501.{10000 + number}",
+    }
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_github_store(paths: ProjectPaths, issues: list[dict[str, Any]]) -> None:
+    """Write issues to data/raw/github/<owner>__<repo>.jsonl, one file per repository."""
+    for repo in sorted({i["repo"] for i in issues}):
+        _write(paths.raw_github / github_store_name(repo), [i for i in issues if i["repo"] == repo])
+
+
+def write_arxiv_store(paths: ProjectPaths, papers: list[dict[str, Any]]) -> None:
+    """Write papers to data/raw/arxiv/<primary category>.jsonl."""
+    for cat in sorted({p["primary_category"] for p in papers}):
+        _write(paths.raw_arxiv / f"{cat}.jsonl", [p for p in papers if p["primary_category"] == cat])
+
+
+def link_base_model(paths: ProjectPaths, model_dir: Path) -> None:
+    """Make `model_dir` (the tiny test model) the project's models/base."""
+    paths.models.mkdir(parents=True, exist_ok=True)
+    paths.base_model.symlink_to(model_dir, target_is_directory=True)

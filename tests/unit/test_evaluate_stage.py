@@ -1,0 +1,82 @@
+"""`evaluate` end to end on the tiny model: reports as docs/ARTIFACTS.md says, clear errors,
+and a champion re-evaluated when the test set grows, so the gate stays paired."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapterflow.chat import render_prompt
+from adapterflow.evaluate import run_evaluate
+from adapterflow.evaluate.generate import generate_one_by_one
+from adapterflow.evaluate.model import load_adapter_model
+from adapterflow.io import read_json, read_jsonl
+from adapterflow.promote import run_promote
+from tests.tiny_adapter import build_tiny_adapter, example, fast_params, seed_project
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "triage")
+
+
+def test_evaluate_writes_metrics_and_predictions_as_documented(
+    project, tiny_model_dir, tiny_adapter_dir
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=6)
+    params = fast_params(project)
+    summary = run_evaluate(params, project, "triage")
+    assert summary.n == 6
+    metrics = read_json(project.report_dir("metrics") / "triage.json")
+    for key in ("task", "n", "structural", "content", "bleu", "fields", "macro_f1", "intervals",
+                "confusion", "bleu_signature", "baseline", "adapter", "evaluated_at"):  # fmt: skip
+        assert key in metrics, key
+    assert set(metrics["fields"]) == {"severity", "component", "reproducibility"}
+    assert set(metrics["confusion"]) == {"severity", "component", "reproducibility"}
+    assert "baseline" not in metrics["baseline"] and metrics["baseline"]["n"] == 6
+    assert metrics["adapter"] == "models/adapters/triage"
+    for name in ("structural", "content", "bleu", "severity"):
+        lo, hi = metrics["intervals"][name]
+        assert 0.0 <= lo <= hi <= 1.0
+    rows = list(read_jsonl(project.report_dir("predictions") / "triage.jsonl"))
+    assert [r["id"] for r in rows] == sorted(example(i)["id"] for i in range(6))
+    assert set(rows[0]) == {"id", "input", "reference", "output", "baseline_output",
+                            "structural_ok", "fields"}  # fmt: skip
+    # The stored answers are exactly the adapter's greedy answers, one prompt at a time.
+    model, tokenizer = load_adapter_model(project.base_model, project.adapter("triage"))
+    prompts = [render_prompt(tokenizer, example(i)["messages"]) for i in range(6)]
+    expected = generate_one_by_one(model, tokenizer, prompts, max_new_tokens=10)
+    by_id = {r["id"]: r["output"] for r in rows}
+    assert [by_id[example(i)["id"]] for i in range(6)] == expected
+    assert any(r["output"] != r["baseline_output"] for r in rows)
+
+
+def test_empty_test_split_is_a_clear_error(project, tiny_model_dir, tiny_adapter_dir):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=0)
+    with pytest.raises(ValueError, match="test split .* is empty"):
+        run_evaluate(fast_params(project), project, "triage")
+
+
+def test_missing_adapter_says_to_train(project, tiny_model_dir, tiny_adapter_dir):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
+    shutil.rmtree(project.adapter("triage"))
+    with pytest.raises(FileNotFoundError, match="adapterflow train"):
+        run_evaluate(fast_params(project), project, "triage")
+
+
+def test_champion_is_re_evaluated_on_new_test_items(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
+    params = fast_params(project)
+    run_evaluate(params, project, "triage")
+    assert run_promote(params, project, "triage").version == "v0001"
+    # New data: the test split grows and a retrained adapter appears.
+    retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
+    seed_project(project, tiny_model_dir, retrained, n=6)
+    run_evaluate(params, project, "triage")
+    summary = run_promote(params, project, "triage")
+    assert any("champion v0001 re-evaluated on 2 test items" in r for r in summary.reasons)
+    assert any("on the same 6 items" in r for r in summary.reasons)

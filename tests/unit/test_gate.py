@@ -1,0 +1,128 @@
+"""The metric gate on crafted metrics: floors, interval mode, minimum size, paired regression."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapterflow.params import Params, PromoteParams
+from adapterflow.promote.gate import decide, paired_values
+
+FIELDS = ("severity", "component")
+
+
+def _rows(n: int, right: int, prefix: str = "t", ref: str = "R") -> dict[str, dict[str, Any]]:
+    """n prediction rows; the first `right` are fully correct, the rest wrong on every field."""
+    rows = {}
+    for i in range(n):
+        ok = i < right
+        rows[f"{prefix}{i:03d}"] = {
+            "id": f"{prefix}{i:03d}",
+            "reference": f'{{"severity": "high", "component": "ui", "n": {i}, "r": "{ref}"}}',
+            "output": f'{{"severity": "high", "component": "ui", "n": {i}, "r": "{ref}"}}'
+            if ok
+            else "garbage output",
+            "structural_ok": ok,
+            "fields": {f: ok for f in FIELDS},
+        }
+    return rows
+
+
+def _metrics(n: int, value: float, lower: float | None = None) -> dict[str, Any]:
+    lo = value - 0.05 if lower is None else lower
+    return {
+        "n": n,
+        "structural": value,
+        "content": value,
+        "bleu": value,
+        "intervals": {m: [lo, min(1.0, value + 0.05)] for m in ("structural", "content", "bleu")},
+    }
+
+
+@pytest.fixture()
+def promote(shipped_params: Params) -> PromoteParams:
+    return shipped_params.promote.model_copy(
+        update={
+            "floors": {"structural": 0.7, "content": 0.7, "bleu": 0.7},
+            "use_lower_bound": False,
+            "regression_metrics": ("structural", "content", "bleu"),
+            "regression_tolerance": 0.02,
+            "min_test_size": 30,
+        }
+    )
+
+
+def test_first_candidate_above_every_floor_passes(promote):
+    decision = decide(_metrics(40, 0.8), _rows(40, 32), promote)
+    assert decision.passed
+    assert all(c.passed for c in decision.checks)
+    assert any("no champion yet" in r for r in decision.reasons)
+
+
+def test_one_metric_below_its_floor_fails_and_names_it(promote):
+    metrics = _metrics(40, 0.8) | {"bleu": 0.55}
+    decision = decide(metrics, _rows(40, 32), promote)
+    assert not decision.passed
+    failed = [c.name for c in decision.checks if not c.passed]
+    assert failed == ["floor:bleu"]
+    assert any(r.startswith("FAIL: bleu 0.550 < floor 0.70") for r in decision.reasons)
+
+
+def test_per_metric_floors_come_from_params(promote):
+    lenient = promote.model_copy(
+        update={"floors": {"structural": 0.7, "content": 0.7, "bleu": 0.5}}
+    )
+    assert decide(_metrics(40, 0.8) | {"bleu": 0.55}, _rows(40, 32), lenient).passed
+
+
+def test_lower_bound_mode_rejects_a_point_value_that_only_just_clears(promote):
+    metrics = _metrics(40, 0.75, lower=0.62)
+    assert decide(metrics, _rows(40, 30), promote).passed
+    strict = promote.model_copy(update={"use_lower_bound": True})
+    decision = decide(metrics, _rows(40, 30), strict)
+    assert not decision.passed
+    assert any("lower 95% bound 0.620" in r for r in decision.reasons)
+
+
+def test_too_small_a_test_set_fails_even_with_perfect_scores(promote):
+    decision = decide(_metrics(12, 1.0), _rows(12, 12), promote)
+    assert not decision.passed
+    assert [c.name for c in decision.checks if not c.passed] == ["min_test_size"]
+    assert any("evaluated on 12 test items (< minimum 30)" in r for r in decision.reasons)
+
+
+def test_regression_against_the_champion_on_the_same_items_fails(promote):
+    champion = _rows(50, 45)  # 0.90 on these items
+    candidate = _rows(50, 40)  # 0.80 on the same items, still above every floor
+    decision = decide(_metrics(50, 0.8), candidate, promote, champion, "v0003")
+    assert not decision.passed
+    failed = {c.name for c in decision.checks if not c.passed}
+    assert {"regression:structural", "regression:content"} <= failed
+    assert any(
+        "vs champion v0003 0.900 on the same 50 items: change -0.100" in r for r in decision.reasons
+    )
+
+
+def test_drop_within_tolerance_passes(promote):
+    champion, candidate = _rows(50, 41), _rows(50, 40)  # -0.02 exactly: at the tolerance
+    per_item = promote.model_copy(update={"regression_metrics": ("structural", "content")})
+    decision = decide(_metrics(50, 0.8), candidate, per_item, champion, "v0001")
+    assert decision.passed, decision.reasons
+
+
+def test_regression_is_paired_on_shared_items_only(promote):
+    # Champion scored 0.9 overall, but on the 40 items the two share it got exactly what the
+    # candidate got; its 10 extra easy items must not count against the candidate.
+    champion = _rows(40, 32) | _rows(10, 10, prefix="x")
+    candidate = _rows(40, 32)
+    cand, champ, shared = paired_values(candidate, champion, "content")
+    assert (cand, champ, shared) == (pytest.approx(0.8), pytest.approx(0.8), 40)
+    assert decide(_metrics(40, 0.8), candidate, promote, champion, "v0001").passed
+
+
+def test_champion_evaluated_on_a_different_test_set_is_reported(promote):
+    champion = _rows(50, 50, ref="old labels")  # same ids, different references: not comparable
+    decision = decide(_metrics(50, 0.8), _rows(50, 40), promote, champion, "v0002")
+    assert not decision.passed
+    assert any("evaluated on a different test set" in r for r in decision.reasons)

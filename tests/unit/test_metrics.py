@@ -1,0 +1,158 @@
+"""Evaluation metrics against values worked out by hand, and BLEU against sacrebleu's own CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapterflow.evaluate.metrics import (
+    INVALID,
+    bleu_bootstrap_interval,
+    confusion_and_macro_f1,
+    corpus_bleu,
+    score_item,
+    summarise,
+    wilson_interval,
+)
+
+FIELDS = ("severity", "component", "reproducibility")
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "properties": {
+        "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+        "component": {"type": "string", "enum": ["ui", "audio", "other"]},
+        "reproducibility": {"type": "string", "enum": ["always", "sometimes", "rare"]},
+    },
+    "required": list(FIELDS),
+    "additionalProperties": False,
+}
+REF = json.dumps({"severity": "high", "component": "ui", "reproducibility": "always"})
+
+
+def _out(**kw: str) -> str:
+    return json.dumps({"severity": "high", "component": "ui", "reproducibility": "always", **kw})
+
+
+def test_invalid_json_fails_structure_and_scores_zero_on_every_field():
+    score = score_item('{"severity": "high", "component": ', REF, SCHEMA, FIELDS)
+    assert not score.structural_ok
+    assert score.fields == {"severity": False, "component": False, "reproducibility": False}
+    assert score.content == 0.0
+
+
+def test_json_that_is_not_an_object_is_not_structural():
+    assert not score_item('["high", "ui", "always"]', REF, SCHEMA, FIELDS).structural_ok
+
+
+def test_wrong_enum_value_breaks_the_schema_but_other_fields_still_count():
+    score = score_item(_out(severity="urgent"), REF, SCHEMA, FIELDS)
+    assert not score.structural_ok
+    assert score.fields == {"severity": False, "component": True, "reproducibility": True}
+    assert score.content == pytest.approx(2 / 3)
+
+
+def test_missing_field_breaks_the_schema():
+    score = score_item('{"severity": "high", "component": "ui"}', REF, SCHEMA, FIELDS)
+    assert not score.structural_ok
+    assert score.fields["reproducibility"] is False
+
+
+def test_partial_match_is_structural_with_a_share_of_fields_right():
+    score = score_item(_out(component="audio", reproducibility="rare"), REF, SCHEMA, FIELDS)
+    assert score.structural_ok
+    assert score.content == pytest.approx(1 / 3)
+
+
+def test_all_correct_with_surrounding_whitespace():
+    score = score_item(f"  {REF}\n", REF, SCHEMA, FIELDS)
+    assert score.structural_ok and score.content == 1.0
+
+
+def test_reference_that_is_not_json_is_a_clear_error():
+    with pytest.raises(ValueError, match="re-run prepare"):
+        score_item(REF, "not json", SCHEMA, FIELDS)
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    lo, hi = wilson_interval(8, 10, 0.95)  # Wilson (1927); e.g. Newcombe 1998 table: 0.4902-0.9433
+    assert lo == pytest.approx(0.4902, abs=1e-4)
+    assert hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 20, 0.95)[0] == pytest.approx(0.0, abs=1e-12)
+    assert wilson_interval(20, 20, 0.95)[1] == pytest.approx(1.0, abs=1e-12)
+    assert wilson_interval(0, 0, 0.95) == (0.0, 1.0)
+
+
+def test_macro_f1_and_confusion_by_hand():
+    confusion, f1 = confusion_and_macro_f1(
+        ["a", "a", "b", "c"], ["a", "b", "b", None], ["a", "b", "c"]
+    )
+    assert confusion["labels"] == ["a", "b", "c", INVALID]
+    assert confusion["matrix"] == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    # a: tp1 fp0 fn1 -> 2/3; b: tp1 fp1 fn0 -> 2/3; c: tp0 -> 0
+    assert f1 == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+
+
+def test_summarise_four_items_by_hand():
+    outputs = [
+        "not json",
+        _out(severity="urgent"),
+        _out(component="audio", reproducibility="rare"),
+        REF,
+    ]
+    refs = [REF] * 4
+    scores = [score_item(o, r, SCHEMA, FIELDS) for o, r in zip(outputs, refs, strict=True)]
+    m = summarise(scores, outputs, refs, SCHEMA, FIELDS, confidence=0.95, n_boot=200, seed=0)
+    assert m["n"] == 4
+    assert m["structural"] == pytest.approx(2 / 4)
+    assert m["content"] == pytest.approx((0 + 2 / 3 + 1 / 3 + 1) / 4)
+    assert m["fields"] == pytest.approx(
+        {"severity": 2 / 4, "component": 2 / 4, "reproducibility": 2 / 4}
+    )
+    assert set(m["macro_f1"]) == set(FIELDS)
+    sev = m["confusion"]["severity"]
+    assert sev["matrix"][sev["labels"].index("high")][sev["labels"].index(INVALID)] == 2
+    lo, hi = m["intervals"]["structural"]
+    assert lo < 0.5 < hi
+    assert m["bleu_signature"].startswith("nrefs:1|")
+
+
+def test_summarise_refuses_an_empty_test_set():
+    with pytest.raises(ValueError, match="test split is empty"):
+        summarise([], [], [], SCHEMA, FIELDS, confidence=0.95, n_boot=200, seed=0)
+
+
+def test_bleu_equals_sacrebleu_cli_on_the_same_files(tmp_path: Path):
+    refs = [REF, _out(component="audio"), '{"title": "Graph neural networks for SAT"}']
+    hyps = [
+        _out(severity="low"),
+        "component audio\nsound broken",
+        '{"title": "Graph networks for SAT"}',
+    ]
+    ref_file, hyp_file = tmp_path / "ref.txt", tmp_path / "hyp.txt"
+    ref_file.write_text("".join(r + "\n" for r in refs))
+    # The CLI reads one segment per line, so multi-line outputs are flattened as corpus_bleu does.
+    hyp_file.write_text("".join(" ".join(h.split()) + "\n" for h in hyps))
+    cli = Path(sys.executable).with_name("sacrebleu")
+    result = subprocess.run(
+        [str(cli), str(ref_file), "-i", str(hyp_file), "-b", "-w", "6"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ours, signature = corpus_bleu(hyps, refs)
+    assert ours == pytest.approx(float(result.stdout.strip()) / 100, abs=1e-8)
+    assert "tok:13a" in signature
+
+
+def test_bleu_bootstrap_is_seeded_and_brackets_the_point_value():
+    refs = [_out(severity=s) for s in ("low", "high", "medium", "critical")] * 5
+    hyps = [_out(severity="high")] * 20
+    point, _ = corpus_bleu(hyps, refs)
+    a = bleu_bootstrap_interval(hyps, refs, n_boot=300, confidence=0.95, seed=7)
+    b = bleu_bootstrap_interval(hyps, refs, n_boot=300, confidence=0.95, seed=7)
+    assert a == b
+    assert a[0] <= point <= a[1] and a[0] < a[1]
+    assert bleu_bootstrap_interval(refs, refs, n_boot=100, confidence=0.95, seed=0) == (1.0, 1.0)

@@ -1,0 +1,185 @@
+"""run_prepare on crafted and real raw stores: records, provenance, dedup, caps, stable splits, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from adapterflow.cli import app
+from adapterflow.io import read_json, read_jsonl
+from adapterflow.params import load_params
+from adapterflow.prepare import BaseModelMissingError, run_prepare
+from adapterflow.prepare.raw import RawStoreError
+from adapterflow.prepare.tasks import SPLITS
+from tests import rawdata
+
+
+def _set(paths, **changes):
+    """Rewrite the project's params.yaml with dotted-key changes and return the loaded params."""
+    data = yaml.safe_load(paths.params.read_text())
+    for key, value in changes.items():
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    paths.params.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_params(paths.params)
+
+
+def _records(paths, task):
+    return {r["id"]: r for split in SPLITS for r in read_jsonl(paths.task_split(task, split))}
+
+
+@pytest.fixture()
+def triage_project(project, tiny_model_dir):
+    rawdata.link_base_model(project, tiny_model_dir)
+    rawdata.write_github_store(project, rawdata.github_issues(120))
+    return project, _set(project, **{"prepare.tasks": ["triage"]})
+
+
+def test_examples_are_chat_records_with_target_and_provenance(triage_project):
+    paths, params = triage_project
+    summary = run_prepare(params.prepare, paths)
+    records = _records(paths, "triage")
+    assert sum(summary.tasks["triage"].model_dump(exclude={"dropped"}).values()) == len(records) == 120
+    rec = records["triage:godotengine/godot#7"]  # labels topic:audio + regression, "only once" in the body
+    assert [m["role"] for m in rec["messages"]] == ["system", "user", "assistant"]
+    assert rec["messages"][1]["content"].startswith("Title: Problem 7 with topic:audio\n\nIssue 7:")
+    assert "\r" not in rec["messages"][1]["content"]
+    assert rec["messages"][2]["content"] == '{"severity": "high", "component": "audio", "reproducibility": "rare"}'
+    assert rec["meta"]["provenance"] == {
+        "severity": "label:regression",
+        "component": "label:topic:audio",
+        "reproducibility": "keyword:only once",
+    }
+    assert rec["meta"]["source"] == "godotengine/godot" and rec["meta"]["item_id"] == "godotengine/godot#7"
+    assert rec["meta"]["created_at"] == "2025-01-08T10:00:00Z"
+    assert 0 < rec["meta"]["input_tokens"] <= params.prepare.triage.max_input_tokens
+
+
+def test_summary_counts_labels_rules_and_token_lengths(triage_project):
+    paths, params = triage_project
+    run_prepare(params.prepare, paths)
+    report = read_json(paths.report_dir("prepare") / "summary.json")["tasks"]["triage"]
+    assert sum(report["splits"].values()) == 120 and report["sources"] == {"godotengine/godot": 120}
+    assert sum(report["labels"]["component"].values()) == 120
+    assert report["labels"]["component"]["audio"] == 20  # one topic in six
+    assert report["provenance"]["component"] == {"label": 120}
+    assert set(report["provenance"]["reproducibility"]) == {"keyword", "default"}
+    tokens = report["input_tokens"]
+    assert tokens["min"] <= tokens["p50"] <= tokens["p95"] <= tokens["max"] <= tokens["budget"]
+    assert sum(tokens["histogram"]["counts"]) == 120 and len(tokens["histogram"]["edges"]) == 11
+
+
+def test_old_items_keep_their_split_when_new_items_arrive(triage_project):
+    paths, params = triage_project
+    run_prepare(params.prepare, paths)
+    before = {i: r["meta"]["split"] for i, r in _records(paths, "triage").items()}
+    rawdata.write_github_store(paths, rawdata.github_issues(300))
+    run_prepare(params.prepare, paths)
+    after = {i: r["meta"]["split"] for i, r in _records(paths, "triage").items()}
+    assert len(after) == 300
+    assert {i: after[i] for i in before} == before
+
+
+def test_duplicates_and_empty_bodies_are_left_out_and_counted(triage_project):
+    paths, _ = triage_project
+    params = _set(paths, **{"prepare.triage.min_body_chars": 20})
+    issues = rawdata.github_issues(40)
+    copy = dict(issues[0], number=900, id=900)  # same text under another number: a re-filed issue
+    empty = rawdata.issue("godotengine/godot", 901, "Crash", None, ["crash"])
+    rawdata.write_github_store(paths, [*issues, copy, empty])
+    summary = run_prepare(params.prepare, paths)
+    assert summary.tasks["triage"].dropped == {"duplicate_input": 1, "body_too_short": 1}
+    records = _records(paths, "triage")
+    assert "triage:godotengine/godot#1" in records and "triage:godotengine/godot#900" not in records
+
+
+def test_cap_keeps_a_stable_hash_sample(triage_project):
+    paths, _ = triage_project
+    params = _set(paths, **{"prepare.max_examples_per_task": 50})
+    run_prepare(params.prepare, paths)
+    first = set(_records(paths, "triage"))
+    assert len(first) == 50
+    run_prepare(params.prepare, paths)
+    assert set(_records(paths, "triage")) == first
+
+
+def test_long_bodies_are_trimmed_to_the_token_budget(triage_project):
+    paths, _ = triage_project
+    params = _set(paths, **{"prepare.triage.max_input_tokens": 24})
+    long_issue = rawdata.issue("godotengine/godot", 500, "Slow menu", "menu button " * 200, [])
+    rawdata.write_github_store(paths, [*rawdata.github_issues(20), long_issue])
+    run_prepare(params.prepare, paths)
+    rec = _records(paths, "triage")["triage:godotengine/godot#500"]
+    assert rec["meta"]["truncated"] and rec["meta"]["input_tokens"] <= 24
+    assert rec["messages"][1]["content"].endswith(" …")
+
+
+def test_papers_outside_the_configured_categories_are_left_out(project, tiny_model_dir):
+    rawdata.link_base_model(project, tiny_model_dir)
+    papers = [rawdata.paper(n) for n in range(30)] + [rawdata.paper(99, category="math.CO")]
+    rawdata.write_arxiv_store(project, papers)
+    params = _set(project, **{"prepare.tasks": ["papers"]})
+    summary = run_prepare(params.prepare, project)
+    assert summary.tasks["papers"].dropped == {"category_not_configured": 1}
+    rec = _records(project, "papers")["papers:2501.10003"]
+    assert json.loads(rec["messages"][2]["content"]) == {
+        "title": "A study of method 3 for cs.DS problems",
+        "primary_category": "cs.DS",
+    }
+    assert rec["meta"]["provenance"] == {"title": "field:title", "primary_category": "field:primary_category"}
+
+
+def test_real_recorded_issues_become_examples(real_data, project, tiny_model_dir):
+    rawdata.link_base_model(project, tiny_model_dir)
+    issues = []
+    for path in sorted((real_data / "github").glob("*issues_p01.body.json")):
+        for item in json.loads(path.read_text(encoding="utf-8")):
+            if "pull_request" in item:
+                continue
+            repo = item["repository_url"].split("/repos/", 1)[1]
+            labels = [lab["name"] for lab in item["labels"]]
+            issues.append(rawdata.issue(repo, item["number"], item["title"], item["body"], labels))
+    rawdata.write_github_store(project, issues)
+    params = _set(project, **{"prepare.tasks": ["triage"]})
+    summary = run_prepare(params.prepare, project)
+    records = _records(project, "triage")
+    counts = summary.tasks["triage"]
+    assert len(records) + sum(counts.dropped.values()) == len(issues)
+    for rec in records.values():
+        assert "\r" not in rec["messages"][1]["content"] and "<!--" not in rec["messages"][1]["content"]
+    rendering = records["triage:openframeworks/openFrameworks#6147"]
+    assert rendering["meta"]["provenance"]["component"] == "keyword:render*"
+
+
+def test_missing_raw_store_says_to_scrape(project, tiny_model_dir, shipped_params):
+    rawdata.link_base_model(project, tiny_model_dir)
+    with pytest.raises(RawStoreError, match="run `python -m adapterflow scrape` first"):
+        run_prepare(shipped_params.prepare, project)
+
+
+def test_missing_base_model_says_to_import_and_keeps_old_output(triage_project):
+    paths, params = triage_project
+    run_prepare(params.prepare, paths)
+    before = paths.task_split("triage", "train").read_text()
+    paths.base_model.unlink()
+    with pytest.raises(BaseModelMissingError, match="adapterflow import"):
+        run_prepare(params.prepare, paths)
+    assert paths.task_split("triage", "train").read_text() == before
+
+
+def test_cli_prepare_writes_examples_and_fails_readably(triage_project):
+    paths, _ = triage_project
+    runner = CliRunner()
+    ok = runner.invoke(app, ["--params", str(paths.params), "prepare"])
+    assert ok.exit_code == 0, ok.output
+    assert paths.task_split("triage", "test").is_file()
+    for f in paths.raw_github.glob("*.jsonl"):
+        f.unlink()
+    bad = runner.invoke(app, ["--params", str(paths.params), "prepare"])
+    assert bad.exit_code == 2

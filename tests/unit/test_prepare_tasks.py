@@ -1,0 +1,60 @@
+"""Task definitions: the schema, target rendering and parsing that train and evaluate rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapterflow.prepare.tasks import get_task, get_tasks
+
+
+@pytest.fixture(scope="module")
+def prepare(shipped_params):
+    return shipped_params.prepare
+
+
+def test_enabled_tasks_come_in_params_order(prepare):
+    assert list(get_tasks(prepare)) == list(prepare.tasks)
+
+
+def test_triage_target_is_compact_json_in_schema_order(prepare):
+    task = get_task(prepare, "triage")
+    text = task.render_target({"reproducibility": "rare", "component": "audio", "severity": "low"})
+    assert text == '{"severity": "low", "component": "audio", "reproducibility": "rare"}'
+    assert task.parse_target(text) == {"severity": "low", "component": "audio", "reproducibility": "rare"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"severity": "low", "component": "sound", "reproducibility": "rare"}',  # not in the enum
+        '{"severity": "low", "component": "audio"}',  # field missing
+        '{"severity": "low", "component": "audio", "reproducibility": "rare", "x": 1}',  # extra key
+        '{"severity": "low", "component": "audio", "reproducibility": "rare"',  # not JSON
+        '["low", "audio", "rare"]',
+    ],
+)
+def test_outputs_that_break_the_schema_do_not_parse(prepare, text):
+    assert get_task(prepare, "triage").parse_target(text) is None
+
+
+def test_schema_errors_name_the_field(prepare):
+    errors = get_task(prepare, "triage").schema_errors({"severity": "urgent", "component": "ui", "reproducibility": "rare"})
+    assert len(errors) == 1 and errors[0].startswith("severity:") and "urgent" in errors[0]
+
+
+def test_render_refuses_a_target_outside_the_schema(prepare):
+    with pytest.raises(ValueError, match="breaks the task schema"):
+        get_task(prepare, "triage").render_target({"severity": "urgent", "component": "ui", "reproducibility": "rare"})
+
+
+def test_papers_categories_come_from_params(prepare):
+    task = get_task(prepare, "papers")
+    assert task.fields == ("title", "primary_category")
+    assert task.enums == {"primary_category": tuple(prepare.papers.categories)}
+    assert task.schema["properties"]["primary_category"]["enum"] == list(prepare.papers.categories)
+    assert task.parse_target('{"title": "A", "primary_category": "math.CO"}') is None
+
+
+def test_unknown_task_names_the_choices(prepare):
+    with pytest.raises(ValueError, match="known tasks"):
+        get_task(prepare, "summaries")
