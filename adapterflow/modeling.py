@@ -13,7 +13,6 @@ the model they see is the same. Usage:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +48,8 @@ def compute_dtype(device: torch.device) -> torch.dtype:
 def _check_model_dir(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise ModelLoadError(
-            f"no base model at {model_dir} (config.json missing); run `python -m adapterflow import` "
+            f"no base model at {model_dir} (config.json missing); run "
+            "`python -m adapterflow import` "
             "(or `dvc repro import`) first"
         )
 
@@ -69,7 +69,7 @@ def load_tokenizer(model_dir: Path) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token_id is None:
-        # Padding positions are masked out of attention and loss, so any id works; EOS is conventional.
+        # Padding is masked out of attention and loss, so any id works; EOS is conventional.
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -94,11 +94,13 @@ def load_base_model(model_dir: Path, method: Method, device: torch.device) -> An
     dtype = compute_dtype(device)
     kwargs: dict[str, Any] = {"dtype": dtype, "device_map": {"": device}}
     if method == "qlora":
-        if importlib.util.find_spec("bitsandbytes") is None:
+        try:
+            import bitsandbytes  # noqa: F401  (transformers needs it for 4-bit; fail early and clearly)
+        except ImportError:
             raise ModelLoadError(
                 "train.method is 'qlora' but bitsandbytes is not installed; install it with "
                 "`pip install bitsandbytes` or set train.method: lora in params.yaml"
-            )
+            ) from None
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type=QUANT_TYPE,

@@ -304,10 +304,14 @@ class TriagePrepareParams(Section):
                 check(f"prepare.triage.keyword_rules.{field}", field, rule.value)
         unknown = [f for f in self.keyword_title_first if f not in vocab]
         if unknown:
-            raise ValueError(f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}")
+            raise ValueError(
+                f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}"
+            )
         missing = [f for f in vocab if f not in self.defaults]
         if missing:
-            raise ValueError(f"prepare.triage.defaults lacks {missing}; give a default for every field")
+            raise ValueError(
+                f"prepare.triage.defaults lacks {missing}; give a default for every field"
+            )
         for field, value in self.defaults.items():
             check("prepare.triage.defaults", field, value)
         return self
@@ -369,6 +373,9 @@ class ValidateParams(Section):
 # ------------------------------------------------------------------------------------------ root
 class Params(Section):
     """params.yaml: one section per stage, named as the stage."""
+
+    # Dumps (e.g. `python -m adapterflow params`) use the params.yaml names (`import`, not `import_`).
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
 
     scrape: ScrapeParams
     # `import` is a Python keyword: the field is import_, the params.yaml key stays `import`.

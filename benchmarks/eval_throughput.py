@@ -61,7 +61,7 @@ def _prompts(tokenizer, task: str, n: int) -> tuple[list[str], str]:
     return prompts, f"{source} (demo corpus; no test split yet)"
 
 
-def _load(model_dir: Path | None, task: str):
+def _load(model_dir: Path | None, task: str, method: str):
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.modeling import load_base_model, load_tokenizer, pick_device
 
@@ -76,8 +76,9 @@ def _load(model_dir: Path | None, task: str):
         model, tokenizer = load_adapter_model(model_dir, adapter)
         return model, tokenizer, f"{model_dir} + adapter {adapter}", note
     tokenizer = load_tokenizer(model_dir)
-    model = load_base_model(model_dir, "lora", pick_device())  # unquantised, as merge/baseline
-    return model, tokenizer, f"{model_dir} (no adapter)", note
+    # Without an adapter: the base loaded as evaluate would load it for an adapter of `method`.
+    model = load_base_model(model_dir, method, pick_device())
+    return model, tokenizer, f"{model_dir} ({method} base, no adapter)", note
 
 
 def main() -> None:
@@ -88,17 +89,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="default: evaluate.batch_size")
     parser.add_argument("--max-new-tokens", type=int, help="default: evaluate.max_new_tokens")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--method",
+        choices=["qlora", "lora"],
+        help="base loading without an adapter (default: train.method, as evaluate would)",
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         # On a shared, oversubscribed CPU, fewer threads avoid OpenMP barrier stalls.
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    ev = load_params(ROOT / "params.yaml").evaluate
+    params = load_params(ROOT / "params.yaml")
+    ev = params.evaluate
     batch_size = args.batch_size or ev.batch_size
     max_new = args.max_new_tokens or ev.max_new_tokens
 
-    model, tokenizer, what, note = _load(args.model_dir, args.task)
+    model, tokenizer, what, note = _load(
+        args.model_dir, args.task, args.method or params.train.method
+    )
     prompts, source = _prompts(tokenizer, args.task, args.n)
     generate_batched(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2)  # warm-up
 
@@ -139,9 +148,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"speed-up: {result['speedup']}x (batched vs one-at-a-time); identical {same}/{len(prompts)}"
-    )
+    print(f"speed-up: {result['speedup']}x batched vs one-at-a-time; same {same}/{len(prompts)}")
     if same != len(prompts):
         diffs = [(i, a, b) for i, (a, b) in enumerate(zip(batched, single, strict=True)) if a != b]
         for i, a, b in diffs[:3]:

@@ -121,7 +121,7 @@ def loss_curve(loss: pd.DataFrame) -> alt.Chart:
         alt.Chart(loss)
         .mark_line(point=len(loss) <= 60)
         .encode(
-            x=alt.X("step:Q", title="step"),
+            x=alt.X("step:Q", title="optimizer step", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
             tooltip=[c for c in ("step", "epoch", "loss", "learning_rate") if c in loss],
         )
@@ -174,6 +174,22 @@ def stacked_counts(frame: pd.DataFrame, x: str, color: str, count: str = "n") ->
             tooltip=[x, color, count],
         )
         .properties(usermeta=CANVAS)
+    )
+
+
+def histogram(edges: list[float], counts: list[int], title: str) -> alt.Chart:
+    """Bars from pre-binned counts (`edges` has one more value than `counts`)."""
+    frame = pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "n": counts})
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("lo:Q", bin="binned", title=title),
+            x2="hi:Q",
+            y=alt.Y("n:Q", title="examples"),
+            tooltip=["lo", "hi", "n"],
+        )
+        .properties(height=220, usermeta=CANVAS)
     )
 
 

@@ -140,7 +140,9 @@ def failed_expectations(reports: list[dict[str, Any]]) -> pd.DataFrame:
             "dataset": r["dataset"],
             "group": e.get("group"),
             "expectation": e.get("name"),
+            "description": e.get("description"),
             "column": e.get("column"),
+            "observed": _short(e.get("observed_value")),
             "unexpected": e.get("unexpected_count"),
             "of": e.get("element_count"),
             "sample": _short(e.get("unexpected_sample", [])),
@@ -149,7 +151,8 @@ def failed_expectations(reports: list[dict[str, Any]]) -> pd.DataFrame:
         for e in r["expectations"]
         if isinstance(e, dict) and not e.get("success", False)
     ]
-    cols = ["dataset", "group", "expectation", "column", "unexpected", "of", "sample"]
+    cols = ["dataset", "group", "expectation", "description", "column", "observed"]
+    cols += ["unexpected", "of", "sample"]
     return pd.DataFrame.from_records(rows, columns=cols)
 
 

@@ -19,7 +19,8 @@ import streamlit as st
 from dashboard import corpus, experiments, reports
 from dashboard.files import ArtifactError, project_root
 
-__all__ = ["ArtifactError", "project_root", "tasks", "has_any_results"]
+__all__ = ["SPLITS", "ArtifactError", "project_root", "tasks", "has_any_results"]
+SPLITS = corpus.SPLITS
 
 REPORT_TTL_S = 30  # reports change once per pipeline stage; 30 s keeps a live run visible
 DATA_TTL_S = 120  # raw/processed data is larger to scan and changes once per scrape/prepare
@@ -36,6 +37,20 @@ def tasks(root: str) -> list[str]:
     found |= {p.name for p in train.iterdir() if p.is_dir()} if train.is_dir() else set()
     found |= set(corpus.processed_tasks(base))
     return sorted(found)
+
+
+def default_task(root: str, names: list[str]) -> int:
+    """Index in `names` of the task to open first: one with a champion, else one with any
+    registered version, else one that was evaluated, else the first."""
+    registry = load_registry(root)
+
+    def rank(task: str) -> tuple[bool, bool, bool]:
+        entry = registry.get(task) or {"champion": None, "history": []}
+        evaluated = (Path(root) / "reports" / "metrics" / f"{task}.json").is_file()
+        return (entry["champion"] is not None, bool(entry["history"]), evaluated)
+
+    best = max(names, key=rank)  # max keeps the first of equals: alphabetical order breaks ties
+    return names.index(best)
 
 
 def has_any_results(root: str) -> bool:

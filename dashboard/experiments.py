@@ -82,11 +82,13 @@ def flatten_exp_show(tree: list[dict[str, Any]]) -> pd.DataFrame:
     """Flatten `dvc exp show --json` (DVC 3: a list of commits, each with `experiments`)."""
     rows = []
     for commit in tree:
-        name = commit.get("name") or commit.get("rev", "")[:7]
+        rev = str(commit.get("rev", ""))
+        name = commit.get("name") or (rev if rev == "workspace" else rev[:7])
         rows.append(_row(commit, name, parent=None))
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs") or []:
-                rows.append(_row(rev, rev.get("name") or exp.get("name"), parent=name))
+                label = rev.get("name") or exp.get("name") or str(rev.get("rev", ""))[:7]
+                rows.append(_row(rev, label, parent=name))
     frame = pd.DataFrame.from_records(rows)
     if frame.empty:
         return frame
@@ -94,10 +96,10 @@ def flatten_exp_show(tree: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def _row(node: dict[str, Any], name: str | None, parent: str | None) -> dict[str, Any]:
+def _row(node: dict[str, Any], name: str, parent: str | None) -> dict[str, Any]:
     data = node.get("data") or {}
     row: dict[str, Any] = {
-        "experiment": name or str(node.get("rev", ""))[:7],
+        "experiment": name,
         "rev": str(node.get("rev", ""))[:7],
         "parent": parent,
         "timestamp": data.get("timestamp"),

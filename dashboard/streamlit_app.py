@@ -36,8 +36,9 @@ try:
         st.text(ui.root())
         names = data.tasks(ui.root())
         if names:
-            # Start on a task that has a champion: the most telling first view.
-            first = next((i for i, t in enumerate(names) if data.champion_entry(ui.root(), t)), 0)
+            # `?task=<name>` in the URL picks the task (shareable links); else the most telling.
+            asked = st.query_params.get("task")
+            first = names.index(asked) if asked in names else data.default_task(ui.root(), names)
             st.selectbox("Task", names, index=first, key="task")
         if st.button("Refresh", icon=":material/refresh:", help="Re-read every file now"):
             data.clear_caches()

@@ -23,11 +23,18 @@ GODOT_TOPICS = [
     ("performance", "the scene tree update takes most of the frame"),
 ]
 SEVERITY_LABELS = ["crash", "regression", None, None]
-REPRO_WORDS = ["It happens every time I try.", "It happens sometimes, maybe one run in three.", "I saw it only once.", ""]
+REPRO_WORDS = [
+    "It happens every time I try.",
+    "It happens sometimes, maybe one run in three.",
+    "I saw it only once.",
+    "",
+]
 CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "cs.DS", "cs.SE"]
 
 
-def issue(repo: str, number: int, title: str, body: str | None, labels: list[str], **extra: Any) -> dict[str, Any]:
+def issue(
+    repo: str, number: int, title: str, body: str | None, labels: list[str], **extra: Any
+) -> dict[str, Any]:
     """One raw issue in the scrape format."""
     record = {
         "id": 1_000_000 + number,
@@ -53,8 +60,17 @@ def github_issues(n: int, repo: str = "godotengine/godot", start: int = 1) -> li
         label, topic = GODOT_TOPICS[number % len(GODOT_TOPICS)]
         severity = SEVERITY_LABELS[(number // len(GODOT_TOPICS)) % len(SEVERITY_LABELS)]
         repro = REPRO_WORDS[(number // 3) % len(REPRO_WORDS)]
-        body = f"Issue {number}: {topic}.\r\n\r\n### Steps\r\n1. open project {number}\r\n\r\n{repro}\r\n"
-        out.append(issue(repo, number, f"Problem {number} with {label}", body, [label] + ([severity] if severity else [])))
+        steps = f"### Steps\r\n1. open project {number}"
+        body = f"Issue {number}: {topic}.\r\n\r\n{steps}\r\n\r\n{repro}\r\n"
+        out.append(
+            issue(
+                repo,
+                number,
+                f"Problem {number} with {label}",
+                body,
+                [label] + ([severity] if severity else []),
+            )
+        )
     return out
 
 
@@ -65,7 +81,7 @@ def paper(number: int, category: str | None = None) -> dict[str, Any]:
         "id": f"2501.{10000 + number}",
         "version": 1,
         "title": f"A study of method {number} for {cat} problems",
-        "abstract": f"We propose method {number}, a new approach to problems in {cat}. Results show gains.",
+        "abstract": f"We propose method {number}, a new approach to {cat} problems. It works.",
         "primary_category": cat,
         "categories": [cat],
         "published": "2025-01-05T00:00:00Z",
@@ -90,7 +106,9 @@ def write_github_store(paths: ProjectPaths, issues: list[dict[str, Any]]) -> Non
 def write_arxiv_store(paths: ProjectPaths, papers: list[dict[str, Any]]) -> None:
     """Write papers to data/raw/arxiv/<primary category>.jsonl."""
     for cat in sorted({p["primary_category"] for p in papers}):
-        _write(paths.raw_arxiv / f"{cat}.jsonl", [p for p in papers if p["primary_category"] == cat])
+        _write(
+            paths.raw_arxiv / f"{cat}.jsonl", [p for p in papers if p["primary_category"] == cat]
+        )
 
 
 def link_base_model(paths: ProjectPaths, model_dir: Path) -> None:

@@ -66,7 +66,9 @@ def build_tiny_adapter(base_dir: Path, out_dir: Path, seed: int = 1) -> Path:
             if "lora_B" in name:
                 param.mul_(20.0)
     model.save_pretrained(out_dir)
-    write_json_atomic(out_dir / "train_params.json", {"method": "lora"})
+    write_json_atomic(
+        out_dir / "train_params.json", {"task": "triage", "train": {"method": "lora"}}
+    )
     return out_dir
 
 

@@ -33,14 +33,15 @@ def check_adapter(adapter_dir: Path) -> None:
 
 
 def adapter_method(adapter_dir: Path) -> Method:
-    """How the adapter was trained ("qlora" or "lora"), from its train_params.json.
+    """How the adapter was trained ("qlora" or "lora"), from its train_params.json `train.method`.
 
     An adapter without that record (e.g. one trained elsewhere) is treated as plain LoRA, which
     loads the base unquantised; the log says so.
     """
     record = adapter_dir / TRAIN_PARAMS_FILE
     if record.is_file():
-        method = json.loads(record.read_text(encoding="utf-8")).get("method")
+        # train writes {"task", "train": params.train (with "method"), "base_model", ...}
+        method = json.loads(record.read_text(encoding="utf-8")).get("train", {}).get("method")
         if method in ("qlora", "lora"):
             return method
     logger.warning("%s records no train method; loading the base unquantised (lora)", record)

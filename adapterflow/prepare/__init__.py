@@ -115,7 +115,10 @@ def run_prepare(prepare: PrepareParams, paths: ProjectPaths) -> PrepareSummary:
     tasks = get_tasks(prepare)
     raw = {source: read_raw(paths, source) for source in sorted({t.source for t in tasks.values()})}
     tokenizer = load_tokenizer(paths)
-    built = {name: build_examples(task, raw[task.source], prepare, tokenizer) for name, task in tasks.items()}
+    built = {
+        name: build_examples(task, raw[task.source], prepare, tokenizer)
+        for name, task in tasks.items()
+    }
     report: dict[str, Any] = {"tasks": {}}
     counts: dict[str, TaskCounts] = {}
     for name, task in tasks.items():
@@ -125,7 +128,13 @@ def run_prepare(prepare: PrepareParams, paths: ProjectPaths) -> PrepareSummary:
         report["tasks"][name] = _task_report(task, built[name])
         n = report["tasks"][name]["splits"]
         counts[name] = TaskCounts(**n, dropped=dict(built[name].dropped))
-        logger.info("prepare %s: %s examples %s, left out %s", name, sum(n.values()), n, dict(built[name].dropped))
+        logger.info(
+            "prepare %s: %s examples %s, left out %s",
+            name,
+            sum(n.values()),
+            n,
+            dict(built[name].dropped),
+        )
     out = paths.report_dir("prepare") / "summary.json"
     write_json_atomic(out, report)
     return PrepareSummary(tasks=counts, report=str(out))

@@ -9,12 +9,18 @@ data/processed/<task>/<split>.jsonl (format: docs/TASKS.md).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapterflow.chat import render_completion, render_prompt
 from adapterflow.prepare.labelling import Labeller
-from adapterflow.prepare.normalise import count_tokens, normalise_markdown, normalise_text, trim_to_tokens
+from adapterflow.prepare.normalise import (
+    count_tokens,
+    normalise_markdown,
+    normalise_text,
+    trim_to_tokens,
+)
 from adapterflow.prepare.raw import github_item_id
 from adapterflow.prepare.split import assign_split, sample_ids
 from adapterflow.prepare.tasks import TaskDefinition
@@ -43,7 +49,9 @@ class TaskExamples:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
-def _triage_candidates(items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]):
+def _triage_candidates(
+    task: TaskDefinition, items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]
+) -> Iterator[Candidate]:
     triage = prepare.triage
     labeller = Labeller(triage)
     for issue in items:
@@ -57,13 +65,15 @@ def _triage_candidates(items: list[dict[str, Any]], prepare: PrepareParams, drop
             item_id=github_item_id(issue),
             source=issue["repo"],
             created_at=issue["created_at"],
-            text=f"Title: {title}\n\n{body}",
+            text=task.build_input({"title": title, "body": body}),  # the builder predict uses too
             target=labels.values,
             provenance=labels.provenance,
         )
 
 
-def _papers_candidates(items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]):
+def _papers_candidates(
+    task: TaskDefinition, items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]
+) -> Iterator[Candidate]:
     categories = set(prepare.papers.categories)
     for paper in items:
         if paper["primary_category"] not in categories:
@@ -77,7 +87,7 @@ def _papers_candidates(items: list[dict[str, Any]], prepare: PrepareParams, drop
             item_id=paper["id"],
             source=paper["primary_category"],
             created_at=paper["published"],
-            text=abstract,
+            text=task.build_input({"abstract": abstract}),
             target={"title": title, "primary_category": paper["primary_category"]},
             provenance={"title": "field:title", "primary_category": "field:primary_category"},
         )
@@ -87,9 +97,9 @@ _CANDIDATES = {"triage": _triage_candidates, "papers": _papers_candidates}
 
 
 def _dedupe(candidates: list[Candidate], dropped: Counter[str]) -> list[Candidate]:
-    """One candidate per item id (newest record wins), then per input text (oldest item wins)."""
+    """One candidate per item id, then one per input text (the oldest item keeps it)."""
     by_id: dict[str, Candidate] = {}
-    for cand in candidates:  # the raw store is already deduplicated; this guards a hand-edited one
+    for cand in candidates:  # scrape already dedupes; a repeat here keeps the last record read
         if cand.item_id in by_id:
             dropped["duplicate_id"] += 1
         by_id[cand.item_id] = cand
@@ -118,10 +128,14 @@ def build_examples(
         The records (sorted by id) and the counts of items left out, by reason.
     """
     out = TaskExamples()
-    candidates = _dedupe(list(_CANDIDATES[task.name](items, prepare, out.dropped)), out.dropped)
+    candidates = _dedupe(
+        list(_CANDIDATES[task.name](task, items, prepare, out.dropped)), out.dropped
+    )
     salt = prepare.split.salt
     if len(candidates) > prepare.max_examples_per_task:
-        keep = sample_ids(salt, task.name, (c.item_id for c in candidates), prepare.max_examples_per_task)
+        keep = sample_ids(
+            salt, task.name, (c.item_id for c in candidates), prepare.max_examples_per_task
+        )
         out.dropped["over_cap"] += len(candidates) - len(keep)
         candidates = [c for c in candidates if c.item_id in keep]
     for cand in candidates:
@@ -132,8 +146,12 @@ def build_examples(
             {"role": "user", "content": user},
             {"role": "assistant", "content": target},
         ]
-        total = count_tokens(tokenizer, render_prompt(tokenizer, messages) + render_completion(target))
-        split = assign_split(salt, task.name, cand.item_id, prepare.split.test_share, prepare.split.valid_share)
+        total = count_tokens(
+            tokenizer, render_prompt(tokenizer, messages) + render_completion(target)
+        )
+        split = assign_split(
+            salt, task.name, cand.item_id, prepare.split.test_share, prepare.split.valid_share
+        )
         meta = {
             "source": cand.source,
             "item_id": cand.item_id,
@@ -144,6 +162,8 @@ def build_examples(
             "truncated": user != cand.text,
             "provenance": cand.provenance,
         }
-        out.records.append({"id": f"{task.name}:{cand.item_id}", "messages": messages, "meta": meta})
+        out.records.append(
+            {"id": f"{task.name}:{cand.item_id}", "messages": messages, "meta": meta}
+        )
     out.records.sort(key=lambda r: r["id"])
     return out

@@ -34,7 +34,7 @@ class Labels:
 
 
 def provenance_kind(provenance: str) -> str:
-    """"label:topic:audio" -> "label"; "keyword:crash" -> "keyword"; "default" -> "default"."""
+    """ "label:topic:audio" -> "label"; "keyword:crash" -> "keyword"; "default" -> "default"."""
     return provenance.split(":", 1)[0]
 
 
@@ -51,7 +51,9 @@ class Labeller:
 
     def __init__(self, triage: TriagePrepareParams) -> None:
         self._label_maps = {
-            repo.casefold(): [(label, label.casefold(), dict(targets)) for label, targets in labels.items()]
+            repo.casefold(): [
+                (label, label.casefold(), dict(targets)) for label, targets in labels.items()
+            ]
             for repo, labels in triage.label_maps.items()
         }
         self._rules = {
@@ -92,7 +94,11 @@ class Labeller:
         provenance: dict[str, str] = {}
         for field in TRIAGE_VOCABULARY:
             found = next(
-                ((name, targets[field]) for name, key, targets in entries if key in present and field in targets),
+                (
+                    (name, targets[field])
+                    for name, key, targets in entries
+                    if key in present and field in targets
+                ),
                 None,
             )
             if found is not None:
@@ -109,7 +115,7 @@ class Labeller:
         return Labels(values=values, provenance=provenance)
 
     def _keyword_hit(self, field: str, text: str) -> tuple[str, str] | None:
-        for value, keywords in self._rules[field] if field in self._rules else []:
+        for value, keywords in self._rules.get(field, []):  # a field may have no keyword rules
             for keyword, pattern in keywords:
                 if pattern.search(text):
                     return value, keyword

@@ -25,7 +25,7 @@ _MARKDOWN = MarkdownIt("commonmark")
 
 
 def normalise_text(text: str | None) -> str:
-    """Unify line endings, drop control characters, collapse runs of spaces (for titles/abstracts)."""
+    """Drop control characters and collapse all whitespace to single spaces (titles, abstracts)."""
     if not text:
         return ""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -12,6 +12,12 @@ from typing import Any
 from adapterflow.io import read_jsonl
 from adapterflow.paths import ProjectPaths
 
+# The keys prepare reads; validate checks the full record format.
+REQUIRED = {
+    "github": ("repo", "number", "title", "body", "labels", "created_at"),
+    "arxiv": ("id", "title", "abstract", "primary_category", "published"),
+}
+
 
 class RawStoreError(RuntimeError):
     """The raw store is missing or empty; the message says which command fills it."""
@@ -33,11 +39,20 @@ def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
         The records as stored.
 
     Raises:
-        RawStoreError: the store folder is missing or holds no records.
+        RawStoreError: the store folder is missing, holds no records, or a record lacks a key.
     """
     folder = raw_dir(paths, source)
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    records = [record for file in files for record in read_jsonl(file)]
+    records = []
+    for file in files:
+        for number, record in enumerate(read_jsonl(file), start=1):
+            missing = [key for key in REQUIRED[source] if key not in record]
+            if missing:
+                raise RawStoreError(
+                    f"{file}: record {number} lacks {missing}; the raw store format is fixed in "
+                    "DESIGN.md: re-run `python -m adapterflow scrape` or fix that record"
+                )
+            records.append(record)
     if not records:
         raise RawStoreError(
             f"no raw {source} records under {folder}; run `python -m adapterflow scrape` first "

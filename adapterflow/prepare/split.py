@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 
 def unit_hash(*parts: str) -> float:
-    """A uniform number in [0, 1) from the SHA-256 of the parts (stable across runs and machines)."""
+    """A uniform number in [0, 1) from the SHA-256 of the parts (same on every run and machine)."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -40,5 +40,7 @@ def assign_split(salt: str, task: str, item_id: str, test_share: float, valid_sh
 
 def sample_ids(salt: str, task: str, item_ids: Iterable[str], cap: int) -> set[str]:
     """The `cap` ids with the smallest hash: a deterministic sample independent of input order."""
-    ranked = sorted(item_ids, key=lambda item_id: (unit_hash(salt, "sample", task, item_id), item_id))
+    ranked = sorted(
+        item_ids, key=lambda item_id: (unit_hash(salt, "sample", task, item_id), item_id)
+    )
     return set(ranked[:cap])

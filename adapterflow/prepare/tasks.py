@@ -1,4 +1,4 @@
-"""Task definitions: what each adapter learns, as data that prepare, validate, train and evaluate share.
+"""Task definitions: what each adapter learns, shared by prepare, validate, train and evaluate.
 
 A task names its raw source, its system prompt, how the user turn and the JSON target are built
 from a raw item, and the JSON Schema of the target (enums on categorical fields). Two tasks are
@@ -51,7 +51,7 @@ class TaskDefinition:
 
     @cached_property
     def schema(self) -> dict[str, Any]:
-        """JSON Schema of the target object: every field required, no others, enums where categorical."""
+        """JSON Schema of the target: all fields required, no extra keys, enums on categories."""
         properties: dict[str, Any] = {}
         for name in self.fields:
             if name in self.enums:
@@ -88,7 +88,9 @@ class TaskDefinition:
         """
         errors = self.schema_errors(obj)
         if errors:
-            raise ValueError(f"{self.name} target {obj!r} breaks the task schema: {'; '.join(errors)}")
+            raise ValueError(
+                f"{self.name} target {obj!r} breaks the task schema: {'; '.join(errors)}"
+            )
         return json.dumps({name: obj[name] for name in self.fields}, ensure_ascii=False)
 
     def parse_target(self, text: str) -> dict[str, Any] | None:

@@ -1,4 +1,7 @@
-"""The `train` stage: LoRA/QLoRA adapters per task (see loop.py; run `python -m adapterflow train <task>`)."""
+"""The `train` stage: a LoRA/QLoRA adapter per task.
+
+See loop.py; run `python -m adapterflow train <task>`.
+"""
 
 from adapterflow.train.data import TrainError
 from adapterflow.train.loop import run_train

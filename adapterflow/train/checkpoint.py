@@ -89,7 +89,7 @@ def load_checkpoint(
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("fingerprint") != expected_fingerprint:
         logger.warning(
-            "ignoring %s: it was written for other params, base model or data; starting from step 0",
+            "ignoring %s: written for other params, base model or data; starting from step 0",
             path,
         )
         return None

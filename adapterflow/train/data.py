@@ -42,7 +42,7 @@ class Encoded:
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
-    """The chat records of one split; a missing or empty file is an error that says how to fix it."""
+    """The chat records of one split; a missing or empty file is an error saying how to fix it."""
     if not path.is_file():
         raise TrainError(
             f"{path} not found; run `python -m adapterflow prepare` (or `dvc repro prepare`) first"

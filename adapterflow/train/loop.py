@@ -54,7 +54,9 @@ class _Window:
         return dict(vars(self))
 
 
-def _evaluate(model: Any, examples: list[Encoded], batch_size: int, pad_id: int, device: Any) -> float:
+def _evaluate(
+    model: Any, examples: list[Encoded], batch_size: int, pad_id: int, device: Any
+) -> float:
     """Mean answer-token loss over `examples` (dropout off, no gradients)."""
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
@@ -67,7 +69,9 @@ def _evaluate(model: Any, examples: list[Encoded], batch_size: int, pad_id: int,
     return loss_sum / max(count, 1)
 
 
-def _load(params: Params, paths: ProjectPaths, task: str) -> tuple[Any, list[Encoded], list[Encoded]]:
+def _load(
+    params: Params, paths: ProjectPaths, task: str
+) -> tuple[Any, list[Encoded], list[Encoded]]:
     split_dir = paths.task_split(task, "train").parent
     if not split_dir.is_dir():
         known = sorted(p.name for p in paths.processed.glob("*") if p.is_dir())
@@ -115,7 +119,9 @@ def run_train(
         torch.set_num_threads(tp.num_threads or os.cpu_count() or 1)
     tokenizer, train_set, valid_set = _load(params, paths, task)
     hashes = data_hashes(paths, task)
-    run_id = fingerprint({"train": tp.model_dump(mode="json"), "base": base_model_id(paths), "data": hashes})
+    run_id = fingerprint(
+        {"train": tp.model_dump(mode="json"), "base": base_model_id(paths), "data": hashes}
+    )
 
     torch.manual_seed(tp.seed)  # LoRA init and dropout
     random.seed(tp.seed)
@@ -127,9 +133,16 @@ def run_train(
     optimizer = torch.optim.AdamW(trainable, lr=tp.learning_rate, weight_decay=tp.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
     steps_per_epoch = math.ceil(math.ceil(len(train_set) / tp.batch_size) / tp.grad_accum)
-    total = steps_per_epoch * tp.epochs if not tp.max_steps else min(steps_per_epoch * tp.epochs, tp.max_steps)
+    total = (
+        steps_per_epoch * tp.epochs
+        if not tp.max_steps
+        else min(steps_per_epoch * tp.epochs, tp.max_steps)
+    )
     scheduler = get_scheduler(
-        tp.lr_scheduler, optimizer, num_warmup_steps=math.ceil(tp.warmup_ratio * total), num_training_steps=total
+        tp.lr_scheduler,
+        optimizer,
+        num_warmup_steps=math.ceil(tp.warmup_ratio * total),
+        num_training_steps=total,
     )
     # fp16 (older GPUs) needs loss scaling; a disabled scaler is a no-op for float32/bfloat16.
     scaler = torch.amp.GradScaler(device.type, enabled=compute_dtype(device) == torch.float16)
@@ -153,7 +166,10 @@ def run_train(
         if position == 0 or not batches:
             batches = batch_order(lengths, tp.batch_size, tp.seed, epoch, tp.group_by_length)
         tick = time.perf_counter()
-        micro = [collate([train_set[i] for i in b], pad_id) for b in batches[position * tp.grad_accum :][: tp.grad_accum]]
+        micro = [
+            collate([train_set[i] for i in b], pad_id)
+            for b in batches[position * tp.grad_accum :][: tp.grad_accum]
+        ]
         label_tokens = sum(int((m["labels"][:, 1:] != -100).sum()) for m in micro)
         model.train()
         optimizer.zero_grad(set_to_none=True)
@@ -189,10 +205,23 @@ def run_train(
             window = _Window()
             bar.set_postfix(loss=row["loss"], tok_s=row["tokens_per_s"])
             if bar.disable:
-                logger.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", step, total, row["loss"], lr, row["tokens_per_s"])
+                logger.info(
+                    "step %d/%d loss %.4f lr %.2e %.0f tok/s",
+                    step,
+                    total,
+                    row["loss"],
+                    lr,
+                    row["tokens_per_s"],
+                )
         bar.update(1)
         if step % tp.checkpoint_every == 0 and step < total:
-            extra = {"step": step, "fingerprint": run_id, "rows": rows, "window": window.state(), "train_tokens": train_tokens}
+            extra = {
+                "step": step,
+                "fingerprint": run_id,
+                "rows": rows,
+                "window": window.state(),
+                "train_tokens": train_tokens,
+            }
             save_checkpoint(ckpt_dir, model, optimizer, scheduler, extra)
         if on_step is not None:
             on_step(step, step_loss / label_tokens)

@@ -42,16 +42,20 @@ class ValidateSummary(BaseModel):
     def message(self) -> str:
         """One readable paragraph: what failed and where the full reports are."""
         if self.success:
-            return f"data validation passed for {len(self.datasets)} datasets; reports in {self.report_dir}"
+            n = len(self.datasets)
+            return f"data validation passed for {n} datasets; reports in {self.report_dir}"
         bad = [name for name, ok in self.datasets.items() if not ok]
-        lines = [f"data validation FAILED for {len(bad)} of {len(self.datasets)} datasets ({', '.join(bad)}):"]
+        lines = [
+            f"data validation FAILED for {len(bad)} of {len(self.datasets)} datasets "
+            f"({', '.join(bad)}):"
+        ]
         lines += [f"  - {item}" for item in self.failed]
         lines.append(f"Full reports: {self.report_dir}/<dataset>.json; Data Docs: {self.data_docs}")
         return "\n".join(lines)
 
 
 class DataValidationError(RuntimeError):
-    """A suite failed; `summary` holds the details and the message names every failed expectation."""
+    """A suite failed; `summary` holds the details, the message names every failed expectation."""
 
     def __init__(self, summary: ValidateSummary) -> None:
         super().__init__(summary.message())
@@ -60,10 +64,22 @@ class DataValidationError(RuntimeError):
 
 def _describe(dataset: str, entry: dict[str, Any]) -> str:
     column = f"({entry['column']})" if entry["column"] else ""
-    observed = f", observed {entry['observed_value']}" if entry["observed_value"] is not None else ""
+    value = entry["observed_value"]
+    observed = (
+        ""
+        if value is None
+        else f", observed {value:.3g}"
+        if isinstance(value, float)
+        else f", {value}"
+    )
     sample = f", e.g. {entry['unexpected_sample'][:3]}" if entry["unexpected_sample"] else ""
-    count = f", {entry['unexpected_count']} of {entry['element_count']} rows" if entry["unexpected_count"] else ""
-    return f"{dataset}: {entry['name']}{column} [{entry['group']}] {entry['description']}{count}{observed}{sample}"
+    count = (
+        f", {entry['unexpected_count']} of {entry['element_count']} rows"
+        if entry["unexpected_count"]
+        else ""
+    )
+    what = f"{dataset}: {entry['name']}{column} [{entry['group']}] {entry['description']}"
+    return f"{what}{count}{observed}{sample}"
 
 
 def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[Any]]]:
@@ -82,7 +98,13 @@ def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[
     for name, task in tasks.items():
         split_frames = frames.task_frames(paths, task)
         for split in SPLITS:
-            out.append((f"{name}_{split}", split_frames[split], suites.task_split_suite(params, task, split)))
+            out.append(
+                (
+                    f"{name}_{split}",
+                    split_frames[split],
+                    suites.task_split_suite(params, task, split),
+                )
+            )
     return out
 
 
@@ -111,7 +133,12 @@ def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
         write_json_atomic(report_dir / f"{dataset}.json", report)
         results[dataset] = report["success"]
         failed += [_describe(dataset, e) for e in report["expectations"] if not e["success"]]
-        logger.info("validate %s: %s (%d rows)", dataset, "passed" if report["success"] else "FAILED", report["rows"])
+        logger.info(
+            "validate %s: %s (%d rows)",
+            dataset,
+            "passed" if report["success"] else "FAILED",
+            report["rows"],
+        )
     docs = runner.build_docs()
     summary = ValidateSummary(
         success=all(results.values()),

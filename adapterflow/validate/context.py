@@ -42,9 +42,13 @@ class GxRunner:
 
     def __init__(self, paths: ProjectPaths, sample_size: int) -> None:
         self._context = gx.get_context(mode="file", project_root_dir=str(paths.root))
-        if self._context.variables.progress_bars is None:  # quiet CLI logs; written once, then stable
-            self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-            self._context.variables.save()
+        variables = self._context.variables
+        if variables.progress_bars is None or variables.analytics_enabled is not False:
+            # Written once into gx/great_expectations.yml, then stable: quiet CLI logs, and no
+            # usage-statistics calls (runs are offline; GX would otherwise try to phone home).
+            variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            variables.analytics_enabled = False
+            variables.save()
         self._sample_size = sample_size
         self._run_id = RunIdentifier(run_name="adapterflow-validate", run_time=datetime.now(UTC))
         try:
@@ -80,9 +84,13 @@ class GxRunner:
             self._context.validation_definitions.delete(name)
         except DataContextError:
             pass
-        return self._context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        return self._context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
 
-    def validate(self, dataset: str, frame: pd.DataFrame, expectations: list[Any]) -> dict[str, Any]:
+    def validate(
+        self, dataset: str, frame: pd.DataFrame, expectations: list[Any]
+    ) -> dict[str, Any]:
         """Run `expectations` on `frame`; returns the report dict of docs/ARTIFACTS.md.
 
         Args:
@@ -94,7 +102,10 @@ class GxRunner:
         definition = self._definition(dataset, self._batch_definition(dataset), suite)
         result = definition.run(
             batch_parameters={"dataframe": frame},
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": self._sample_size},
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": self._sample_size,
+            },
             run_id=self._run_id,
         )
         entries = [self._entry(r) for r in result.results]
@@ -104,7 +115,12 @@ class GxRunner:
             mine = [e for e in entries if e["group"] == group]
             failed = sum(not e["success"] for e in mine)
             score = (len(mine) - failed) / len(mine) if mine else 1.0
-            groups[group] = {"success": failed == 0, "score": score, "evaluated": len(mine), "failed": failed}
+            groups[group] = {
+                "success": failed == 0,
+                "score": score,
+                "evaluated": len(mine),
+                "failed": failed,
+            }
         return {
             "dataset": dataset,
             "suite": suite.name,
@@ -127,7 +143,9 @@ class GxRunner:
             "description": config.meta["description"],
             "column": config.kwargs.get("column"),
             "success": bool(res.success),
-            "observed_value": observed if observed is None or isinstance(observed, str) else float(observed),
+            "observed_value": observed
+            if observed is None or isinstance(observed, str)
+            else float(observed),
             "element_count": int(details.get("element_count") or 0),
             "unexpected_count": int(details.get("unexpected_count") or 0),
             "unexpected_sample": [_plain(x) for x in details.get("partial_unexpected_list") or []],

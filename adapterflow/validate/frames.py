@@ -22,7 +22,18 @@ from adapterflow.prepare.labelling import Labeller
 from adapterflow.prepare.raw import raw_dir
 from adapterflow.prepare.tasks import SPLITS, TaskDefinition
 
-GITHUB_FIELDS = ("id", "repo", "number", "title", "body", "labels", "state", "created_at", "updated_at", "url")
+GITHUB_FIELDS = (
+    "id",
+    "repo",
+    "number",
+    "title",
+    "body",
+    "labels",
+    "state",
+    "created_at",
+    "updated_at",
+    "url",
+)
 ARXIV_FIELDS = (
     "id", "version", "title", "abstract", "primary_category", "categories",
     "published", "updated", "authors", "url",
@@ -32,8 +43,8 @@ ROLES = ["system", "user", "assistant"]
 _PROVENANCE = re.compile(r"^(label:.+|keyword:.+|field:.+|default)$")
 
 
-def _records(folder_glob: list[Any]) -> list[dict[str, Any]]:
-    return [record for file in folder_glob for record in read_jsonl(file)]
+def _records(files: list[Any]) -> list[dict[str, Any]]:
+    return [record for file in files for record in read_jsonl(file)]
 
 
 def _missing(record: dict[str, Any], fields: tuple[str, ...]) -> str:
@@ -93,7 +104,15 @@ def raw_arxiv_frame(paths: ProjectPaths) -> pd.DataFrame:
                 "missing_fields": _missing(rec, ARXIV_FIELDS),
             }
         )
-    columns = ["id", "title", "abstract", "primary_category", "primary_listed", "published", "missing_fields"]
+    columns = [
+        "id",
+        "title",
+        "abstract",
+        "primary_category",
+        "primary_listed",
+        "published",
+        "missing_fields",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -101,8 +120,13 @@ def _example_row(task: TaskDefinition, record: dict[str, Any]) -> dict[str, Any]
     # Records are read as found (absent keys -> None) so that each defect becomes a failed check.
     messages = record.get("messages")
     meta = record["meta"] if isinstance(record.get("meta"), dict) else {}
-    roles_ok = isinstance(messages, list) and [m.get("role") for m in messages if isinstance(m, dict)] == ROLES
-    contents_ok = roles_ok and all(isinstance(m.get("content"), str) and m["content"].strip() for m in messages)
+    roles_ok = (
+        isinstance(messages, list)
+        and [m.get("role") for m in messages if isinstance(m, dict)] == ROLES
+    )
+    contents_ok = roles_ok and all(
+        isinstance(m.get("content"), str) and m["content"].strip() for m in messages
+    )
     user = messages[1]["content"] if roles_ok else ""
     answer = messages[2]["content"] if roles_ok else ""
     try:

@@ -32,8 +32,12 @@ def _meta(group: str, description: str) -> dict[str, Any]:
 
 def _unique(column: str, what: str) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column=column, **_meta("integrity", f"every {what} has a {column}")),
-        gxe.ExpectColumnValuesToBeUnique(column=column, **_meta("integrity", f"no two {what}s share a {column}")),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=column, **_meta("integrity", f"every {what} has its {column}")
+        ),
+        gxe.ExpectColumnValuesToBeUnique(
+            column=column, **_meta("integrity", f"no two {what}s share the same {column}")
+        ),
     ]
 
 
@@ -49,25 +53,35 @@ def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
         *_unique("id", "issue"),
         *_unique("item_id", "issue"),
         gxe.ExpectColumnValuesToBeInSet(
-            column="missing_fields", value_set=[""], **_meta("integrity", "every issue has all raw-store fields")
+            column="missing_fields",
+            value_set=[""],
+            **_meta("integrity", "every issue has all raw-store fields"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="title", min_value=1, **_meta("integrity", "every issue has a non-empty title")
         ),
         gxe.ExpectColumnValuesToBeInSet(
-            column="labels_ok", value_set=[True], **_meta("syntax", "labels are lists of label names")
+            column="labels_ok",
+            value_set=[True],
+            **_meta("syntax", "labels are lists of label names"),
         ),
         gxe.ExpectColumnValuesToMatchRegex(
             column="created_at", regex=ISO_TIME, **_meta("syntax", "created_at is an ISO 8601 time")
         ),
         gxe.ExpectColumnValuesToBeInSet(
-            column="state", value_set=["open", "closed"], **_meta("semantics", "state is open or closed")
+            column="state",
+            value_set=["open", "closed"],
+            **_meta("semantics", "state is open or closed"),
         ),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, **_meta("distribution", "the store is not empty")),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, **_meta("distribution", "the store is not empty")
+        ),
         gxe.ExpectColumnMeanToBeBetween(
             column="body_empty",
             max_value=v.max_empty_body_share,
-            **_meta("distribution", f"at most {v.max_empty_body_share:.0%} of issue bodies are empty"),
+            **_meta(
+                "distribution", f"at most {v.max_empty_body_share:.0%} of issue bodies are empty"
+            ),
         ),
     ]
     mapped = [repo for repo in repos if repo.casefold() in {m.casefold() for m in maps}]
@@ -79,8 +93,9 @@ def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
                 row_condition=Column("repo") == repo,
                 **_meta(
                     "semantics",
-                    f"at least {v.min_mapped_label_share:.0%} of {repo} issues carry a label of its "
-                    "label map (else the repository renamed its labels: update prepare.triage.label_maps)",
+                    f"at least {v.min_mapped_label_share:.0%} of {repo} issues carry a label of "
+                    "its label map (else the repository renamed its labels: update "
+                    "prepare.triage.label_maps)",
                 ),
             )
         )
@@ -93,7 +108,9 @@ def raw_arxiv_suite(params: Params) -> list[Any]:
     return [
         *_unique("id", "paper"),
         gxe.ExpectColumnValuesToBeInSet(
-            column="missing_fields", value_set=[""], **_meta("integrity", "every paper has all raw-store fields")
+            column="missing_fields",
+            value_set=[""],
+            **_meta("integrity", "every paper has all raw-store fields"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="title", min_value=1, **_meta("integrity", "every paper has a non-empty title")
@@ -104,7 +121,9 @@ def raw_arxiv_suite(params: Params) -> list[Any]:
             **_meta("integrity", f"every abstract has at least {v.min_input_chars} characters"),
         ),
         gxe.ExpectColumnValuesToMatchRegex(
-            column="id", regex=ARXIV_ID, **_meta("syntax", "ids are arXiv ids without a version suffix")
+            column="id",
+            regex=ARXIV_ID,
+            **_meta("syntax", "ids are arXiv ids without a version suffix"),
         ),
         gxe.ExpectColumnValuesToMatchRegex(
             column="published", regex=ISO_TIME, **_meta("syntax", "published is an ISO 8601 time")
@@ -114,7 +133,9 @@ def raw_arxiv_suite(params: Params) -> list[Any]:
             value_set=[True],
             **_meta("semantics", "the primary category is one of the paper's categories"),
         ),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, **_meta("distribution", "the store is not empty")),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, **_meta("distribution", "the store is not empty")
+        ),
     ]
 
 
@@ -131,7 +152,9 @@ def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[A
             **_meta("integrity", "messages are system, user, assistant turns with text"),
         ),
         gxe.ExpectColumnValuesToBeInSet(
-            column="missing_meta", value_set=[""], **_meta("integrity", "meta has every documented key")
+            column="missing_meta",
+            value_set=[""],
+            **_meta("integrity", "meta has every documented key"),
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column="in_other_split",
@@ -139,7 +162,8 @@ def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[A
             **_meta("integrity", "no item is in two splits (train/test leakage)"),
         ),
         gxe.ExpectColumnValuesToBeUnique(
-            column="input", **_meta("integrity", "no two examples have the same input (deduplicated)")
+            column="input",
+            **_meta("integrity", "no two examples have the same input (deduplicated)"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="input",
@@ -154,7 +178,9 @@ def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[A
         gxe.ExpectColumnValuesToBeInSet(
             column="provenance_ok",
             value_set=[True],
-            **_meta("syntax", "meta.provenance names a label, keyword, field or default for every field"),
+            **_meta(
+                "syntax", "meta.provenance names a label, keyword, field or default for every field"
+            ),
         ),
         gxe.ExpectTableRowCountToBeBetween(
             min_value=minimum, **_meta("distribution", f"at least {minimum} {split} examples")
@@ -174,12 +200,16 @@ def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[A
                 **_meta("semantics", f"{name} is one of {'|'.join(values)}"),
             )
         )
-        if split == "train":  # small valid/test splits are skewed by chance; train is what is learnt
+        if (
+            split == "train"
+        ):  # small valid/test splits are skewed by chance; train is what is learnt
             exps.append(
                 gxe.ExpectColumnMeanToBeBetween(
                     column=f"{name}_is_top_class",
                     max_value=v.max_class_share,
-                    **_meta("distribution", f"no {name} value above {v.max_class_share:.0%} of train"),
+                    **_meta(
+                        "distribution", f"no {name} value above {v.max_class_share:.0%} of train"
+                    ),
                 )
             )
     return exps

@@ -42,9 +42,17 @@ st.subheader(f"Examples of {ui.escape_md(task)}")
 prepare = data.load_prepare_summary(root)
 task_summary = (prepare or {"tasks": {}})["tasks"].get(task)
 if task_summary and isinstance(task_summary.get("splits"), dict):
-    cols = st.columns(len(task_summary["splits"]))
-    for col, (split, n) in zip(cols, task_summary["splits"].items(), strict=True):
-        col.metric(split, n)
+    splits = task_summary["splits"]
+    named = [s for s in data.SPLITS if s in splits] + [s for s in splits if s not in data.SPLITS]
+    for col, split in zip(st.columns(len(named)), named, strict=True):
+        col.metric(split, splits[split])
+    tokens = task_summary.get("input_tokens")
+    if isinstance(tokens, dict) and isinstance(tokens.get("histogram"), dict):
+        hist = tokens["histogram"]
+        st.text(f"Input length: p50 {tokens.get('p50')}, p95 {tokens.get('p95')} tokens")
+        st.altair_chart(
+            charts.histogram(hist["edges"], hist["counts"], "input tokens"), width="stretch"
+        )
 labels = data.processed_labels(root, task)
 if labels.empty:
     st.text(f"No examples yet (data/processed/{task}/ is written by the prepare stage).")

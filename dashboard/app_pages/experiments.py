@@ -34,5 +34,9 @@ if numeric:
     name = pick.rsplit(":", 1)[-1]
     task = Path(pick.split(":")[1]).stem  # metric:reports/metrics/<task>.json:<key>
     floor = data.gate_floors(root, task).values.get(name) if name in METRICS else None
-    frame = table[["experiment", pick]].rename(columns={pick: "value"}).dropna()
+    # Label each bar with what the experiment changed, e.g. "rank16 · train.lora_r=16".
+    labels = table["experiment"].astype(str)
+    for col in changed:
+        labels = labels + " · " + col.rsplit(":", 1)[-1] + "=" + table[col].astype(str)
+    frame = table[[pick]].rename(columns={pick: "value"}).assign(experiment=labels).dropna()
     st.altair_chart(charts.experiment_metric(frame, name, floor), width="stretch")

@@ -14,13 +14,14 @@ if not data.has_any_results(root):
 
 runs = data.load_runs(root)
 if not runs.empty:
-    last = runs.iloc[0]
-    st.subheader("Last flow run")
-    cols = st.columns(3)
-    cols[0].metric("State", str(last["state"]))
-    cols[1].metric("Flow", str(last["flow"]))
-    cols[2].metric("Run", str(last["run_id"]))
-    st.text(f"Finished {ui.when(last['finished_at'])}: {last['message']}")
+    st.subheader("Last flow runs")
+    latest = runs.drop_duplicates("flow")  # newest first, so the first row per flow is its last run
+    for col, (_, run) in zip(st.columns(max(len(latest), 2)), latest.iterrows(), strict=False):
+        col.metric(f"{run['flow']} flow", str(run["state"]))
+    for _, run in latest.iterrows():
+        message = str(run["message"])
+        short = message if len(message) <= 300 else message[:299] + "…"  # full text: Runs page
+        st.text(f"{run['flow']}: finished {ui.when(run['finished_at'])}: {short}")
 
 for task in data.tasks(root):
     st.header(f"Task: {ui.escape_md(task)}", divider="gray")
@@ -60,7 +61,10 @@ if scrape is None:
 else:
     mode = "offline (demo corpus)" if scrape.get("offline") else "live"
     st.text(f"Last scrape finished {ui.when(scrape['finished_at'])}, {mode}.")
-    st.dataframe(pd.DataFrame.from_records(scrape["sources"]), hide_index=True)
+    sources = pd.DataFrame.from_records(scrape["sources"])
+    first = ["kind", "name", "origin", "fetched", "new", "updated", "total", "complete", "note"]
+    order = [c for c in first if c in sources] + [c for c in sources if c not in first]
+    st.dataframe(sources[order], hide_index=True)
 state = data.load_state(root)
 if not state.empty:
     with st.expander("Scrape cursors (data/raw/state.json)"):

@@ -21,6 +21,8 @@ if summary is not None:
     for col, key in zip(st.columns(len(keys)), keys, strict=True):
         value = summary.get(key)
         col.metric(key, ui.number(value))
+    with st.expander(f"Full training summary (reports/train/{task}/summary.json)"):
+        st.json(summary)
 loss = data.load_loss(root, task)
 if loss is None or loss.empty:
     st.text(f"No loss curve yet (reports/train/{task}/loss.csv).")
@@ -61,7 +63,7 @@ else:
 st.subheader("Gate")
 gate = data.load_gate(root, task)
 if gate is None:
-    st.text("No gate decision yet (the promote stage writes reports/gate/<task>.json).")
+    st.text(f"No gate decision yet (the promote stage writes reports/gate/{task}.json).")
 else:
     verdict = "PASSED" if gate["passed"] else "FAILED"
     st.text(f"{verdict} at {ui.when(gate.get('decided_at'))}; version {gate.get('version')}")

@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from adapterflow.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from tests.dashboard.fixture_data import HOSTILE, write_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOOR = 0.65  # not the 0.70 default, so a test can tell the configured floor was read
-HOSTILE = "**bold** <script>alert('x')</script> [link](http://example.invalid) # heading"
 
 
 @dataclass(frozen=True)
@@ -187,146 +187,6 @@ def _training(root: Path) -> None:
     write_json_atomic(root / "reports" / "train" / "triage" / "summary.json", summary)
 
 
-def _data(root: Path) -> str:
-    issues = [
-        {
-            "id": 1000 + i,
-            "repo": "godotengine/godot",
-            "number": i,
-            "title": f"{HOSTILE} {i}",
-            "body": "crash",
-            "labels": ["topic:audio"],
-            "state": "open",
-            "created_at": f"2026-{10 + i % 2}-0{1 + i % 7}T00:00:00Z",
-            "updated_at": "2026-11-01T00:00:00Z",
-            "url": f"https://github.com/godotengine/godot/issues/{i}",
-        }
-        for i in range(8)
-    ]
-    write_jsonl_atomic(root / "data" / "raw" / "github" / "godotengine__godot.jsonl", issues)
-    papers = [
-        {
-            "id": f"2611.0000{i}",
-            "version": 1,
-            "title": f"Paper {i}",
-            "abstract": "We study.",
-            "primary_category": "cs.LG",
-            "categories": ["cs.LG"],
-            "published": "2026-11-10T00:00:00Z",
-            "updated": "2026-11-10T00:00:00Z",
-            "authors": ["A. Author"],
-            "url": "https://arxiv.org",
-        }
-        for i in range(3)
-    ]
-    write_jsonl_atomic(root / "data" / "raw" / "arxiv" / "cs.LG.jsonl", papers)
-    write_json_atomic(
-        root / "data" / "raw" / "state.json",
-        {
-            "github": {"godotengine/godot": {"since": "2026-11-01T00:00:00Z"}},
-            "arxiv": {"cs.LG": {"start": 3}},
-        },
-    )
-    sources = [
-        {
-            "kind": "github",
-            "name": "godotengine/godot",
-            "origin": "live",
-            "fetched": 8,
-            "new": 8,
-            "updated": 0,
-            "total": 8,
-            "complete": True,
-            "note": "",
-        },
-        {
-            "kind": "arxiv",
-            "name": "cs.LG",
-            "origin": "live",
-            "fetched": 3,
-            "new": 3,
-            "updated": 0,
-            "total": 3,
-            "complete": True,
-            "note": "",
-        },
-    ]
-    write_json_atomic(
-        root / "reports" / "scrape" / "summary.json",
-        {"finished_at": "2026-11-21T09:00:00+00:00", "offline": False, "sources": sources},
-    )
-    for split, components in (
-        ("train", ["audio", "audio", "ui"]),
-        ("valid", ["ui"]),
-        ("test", ["save"]),
-    ):
-        rows = [
-            {
-                "id": f"triage:godotengine/godot#{split}{i}",
-                "messages": [
-                    {"role": "system", "content": "Triage."},
-                    {"role": "user", "content": f"Title: {HOSTILE}"},
-                    {
-                        "role": "assistant",
-                        "content": json.dumps(
-                            {"severity": "high", "component": c, "reproducibility": "always"}
-                        ),
-                    },
-                ],
-                "meta": {
-                    "source": "godotengine/godot",
-                    "item_id": f"godotengine/godot#{i}",
-                    "created_at": "2026-11-01T00:00:00Z",
-                    "split": split,
-                    "provenance": {
-                        "severity": "keyword:crash",
-                        "component": "label:topic:audio",
-                        "reproducibility": "default",
-                    },
-                },
-            }
-            for i, c in enumerate(components)
-        ]
-        write_jsonl_atomic(root / "data" / "processed" / "triage" / f"{split}.jsonl", rows)
-    prepare = {"tasks": {"triage": {"splits": {"train": 3, "valid": 1, "test": 1}}}}
-    write_json_atomic(root / "reports" / "prepare" / "summary.json", prepare)
-    failed = "expect_column_values_to_not_be_null"
-    expectations = [
-        {
-            "name": failed,
-            "group": "integrity",
-            "column": "body",
-            "success": False,
-            "element_count": 8,
-            "unexpected_count": 1,
-            "unexpected_sample": [None],
-        },
-        {
-            "name": "expect_column_values_to_be_unique",
-            "group": "integrity",
-            "column": "id",
-            "success": True,
-            "element_count": 8,
-            "unexpected_count": 0,
-            "unexpected_sample": [],
-        },
-    ]
-    report = {
-        "dataset": "raw_github",
-        "suite": "raw_github",
-        "success": False,
-        "evaluated_at": "2026-11-21T09:10:00+00:00",
-        "groups": {"integrity": {"success": False, "score": 0.5, "evaluated": 2, "failed": 1}},
-        "expectations": expectations,
-    }
-    write_json_atomic(root / "reports" / "validate" / "raw_github.json", report)
-    write_json_atomic(
-        root / "reports" / "validate" / "summary.json",
-        {"success": False, "datasets": {"raw_github": False}, "data_docs": "gx/uncommitted"},
-    )
-    return failed
-
-
 def write_fixture_project(root: Path) -> Facts:
     """Write the whole fixture project under `root` and return what it holds."""
     champion = _metrics(0.95, 0.78, 0.81)
@@ -336,8 +196,16 @@ def write_fixture_project(root: Path) -> Facts:
     n, wrong = _evaluation(root, candidate)
     _gate(root, candidate)
     _training(root)
-    failed = _data(root)
+    failed = write_data(root)
     runs = [
+        {
+            "flow": "scrape",
+            "run_id": "s-1",
+            "state": "Completed",
+            "started_at": "2026-11-21T08:55:00+00:00",
+            "finished_at": "2026-11-21T09:00:00+00:00",
+            "message": "scraped 11 items",
+        },
         {
             "flow": "retrain",
             "run_id": "r-1",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import PAGES, charts, frames, gate_lines, shown_text
-from tests.dashboard.fixture_project import HOSTILE
+from dashboard.files import ROOT_ENV
+from tests.dashboard.conftest import APP, PAGES, charts, frames, gate_lines, shown_text
+from tests.dashboard.fixture_data import HOSTILE
 
 
 def test_overview_shows_champion_metrics_against_configured_floor(facts, open_page):
@@ -25,9 +27,11 @@ def test_overview_shows_champion_metrics_against_configured_floor(facts, open_pa
 def test_overview_shows_last_flow_run_and_data_freshness(facts, open_page):
     app = open_page(facts.root, "overview")
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["State"] == facts.last_run_state
+    assert metrics["retrain flow"] == facts.last_run_state  # the newest retrain run, not r-1
+    assert metrics["scrape flow"] == "Completed"
     text = shown_text(app)
-    assert "Finished 2026-11-21 10:06 UTC" in text and "gate failed for triage" in text
+    assert "retrain: finished 2026-11-21 10:06 UTC" in text and "gate failed for triage" in text
+    assert "scrape: finished 2026-11-21 09:00 UTC" in text
     assert "Last scrape finished 2026-11-21 09:00 UTC" in text
     assert "Last gate decision: failed, no promotion, 2026-11-21 10:05 UTC" in text
     sources = frames(app)[0]
@@ -48,7 +52,7 @@ def test_runs_page_lists_registry_history_and_compares_with_baseline(facts, open
     assert len(charts(app)) == 2
     assert gate_lines(app) == [facts.floor, facts.floor]  # trend chart and comparison chart
     runs = frames(app)[2]
-    assert list(runs["run_id"]) == ["r-2", "r-1"]  # newest first
+    assert list(runs["run_id"]) == ["r-2", "s-1", "r-1"]  # newest first
 
 
 def test_run_detail_shows_loss_curve_fields_gate_reasons_and_confusion(facts, open_page):
@@ -104,6 +108,9 @@ def test_data_page_shows_failed_expectations_volume_and_label_sources(facts, ope
     datasets = [f for c in charts(app) for f in c["data"].values()]
     volume = next(f for f in datasets if "week" in f.columns)
     assert volume["items"].sum() == 11
+    tokens = next(f for f in datasets if {"lo", "hi", "n"} <= set(f.columns))
+    assert list(tokens["n"]) == [1, 3, 1]
+    assert [m.label for m in app.metric] == ["train", "valid", "test"]
     provenance = next(f for f in datasets if "provenance" in f.columns)
     assert set(provenance["provenance"]) == {"label", "keyword", "default"}
     assert provenance["n"].sum() == 15  # 5 examples x 3 fields
@@ -137,3 +144,12 @@ def test_malformed_file_is_named_instead_of_a_traceback(facts, open_page, broken
     assert app.error, "the page should say a file is broken"
     assert broken in " ".join(e.value.replace("\\", "") for e in app.error)
     assert broken in shown_text(app)  # the full message, with the fix, is on the page too
+
+
+def test_task_in_the_url_opens_that_task(facts, open_page, monkeypatch):
+    app = open_page(facts.root, "overview")
+    assert app.selectbox(key="task").value == "triage"  # the task with a champion comes first
+    monkeypatch.setenv(ROOT_ENV, str(facts.root))
+    linked = AppTest.from_file(str(APP), default_timeout=60)
+    linked.query_params["task"] = "papers"
+    assert linked.run().selectbox(key="task").value == "papers"

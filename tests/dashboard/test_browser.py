@@ -141,7 +141,7 @@ class DevTools:
         return result["result"].get("value")
 
 
-def test_dashboard_draws_its_charts_in_a_real_browser(dashboard_url, devtools, tmp_path):
+def test_dashboard_draws_its_charts_in_a_real_browser(devtools, dashboard_url, tmp_path):
     with connect(devtools, max_size=None, open_timeout=30) as ws:
         tools = DevTools(ws)
         tools.call("Page.enable")

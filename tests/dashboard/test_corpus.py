@@ -50,6 +50,7 @@ def test_failed_expectations_are_listed_per_dataset(facts):
     failed = failed_expectations(reports)
     assert list(failed["expectation"]) == [facts.failed_expectation]
     assert failed.iloc[0]["sample"] == "[null]"
+    assert failed.iloc[0]["description"] == "every issue has a body"
     assert validation_groups(reports).iloc[0]["score"] == 0.5
 
 

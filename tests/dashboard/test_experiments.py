@@ -20,7 +20,7 @@ def test_rank_sweep_shows_one_row_per_experiment(dvc_project):
     rows = result.table.set_index("experiment")
     assert rows.loc["rank4", R] == 4 and rows.loc["rank16", R] == 16
     assert rows.loc["rank16", S] == 0.66
-    assert rows.loc["rank16", "parent"] == rows.index[1]  # the baseline commit's row
+    assert list(rows.index[:2]) == ["workspace", rows.loc["rank16", "parent"]]  # then the commit
     assert varying_columns(result.table, "param") == [R]
 
 
@@ -31,7 +31,9 @@ def test_experiments_page_compares_the_sweep_against_the_floor(dvc_project, open
     assert {"rank4", "rank16"} <= set(table["experiment"])
     (chart,) = charts(app)
     bars = next(f for f in chart["data"].values() if "experiment" in f.columns)
-    assert dict(zip(bars["experiment"], bars["value"], strict=True))["rank4"] == 0.54
+    assert (
+        dict(zip(bars["experiment"], bars["value"], strict=True))["rank4 · train.lora_r=4"] == 0.54
+    )
     assert gate_lines(app) == [0.6]
 
 

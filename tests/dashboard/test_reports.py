@@ -85,5 +85,6 @@ def test_bad_prediction_line_is_reported_with_its_number(facts):
 
 def test_run_log_is_newest_first_and_empty_when_absent(facts, tmp_path):
     runs = load_runs(facts.root)
-    assert list(runs["state"]) == [facts.last_run_state, "Completed"]
+    assert list(runs["run_id"]) == ["r-2", "s-1", "r-1"]
+    assert runs.iloc[0]["state"] == facts.last_run_state
     assert load_runs(tmp_path).empty

@@ -1,4 +1,4 @@
-"""The validate stage end to end: reports, Data Docs, one readable failure, exit code, nothing else touched."""
+"""The validate stage end to end: reports, Data Docs, one readable failure, models untouched."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from adapterflow.validate import DataValidationError, run_validate
 from tests import rawdata
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow  # three full GX runs over eight datasets (~20 s each on 2 shared cores)
+pytestmark = (
+    pytest.mark.slow
+)  # three full GX runs over eight datasets (~20 s each on 2 shared cores)
 
 DATASETS = {
     "raw_github", "raw_arxiv", "triage_train", "triage_valid", "triage_test",
@@ -58,7 +60,15 @@ def test_healthy_project_passes_and_writes_every_report(prepared):
     report = read_json(report_dir / "triage_train.json")
     assert set(report["groups"]) == {"integrity", "syntax", "semantics", "distribution"}
     entry = report["expectations"][0]
-    assert set(entry) >= {"name", "group", "column", "success", "element_count", "unexpected_count", "unexpected_sample"}
+    assert set(entry) >= {
+        "name",
+        "group",
+        "column",
+        "success",
+        "element_count",
+        "unexpected_count",
+        "unexpected_sample",
+    }
 
 
 def test_second_run_does_not_rewrite_the_committed_gx_config(prepared):
@@ -77,14 +87,19 @@ def test_failure_names_the_expectation_and_the_report_and_spares_models(prepared
     adapter.write_bytes(b"champion weights")
     train = paths.task_split("triage", "train")
     rows = [json.loads(line) for line in train.read_text().splitlines()]
-    train.write_text("".join(json.dumps(r) + "\n" for r in [*rows, rows[0]]))  # a duplicated example
+    train.write_text(
+        "".join(json.dumps(r) + "\n" for r in [*rows, rows[0]])
+    )  # a duplicated example
 
     with pytest.raises(DataValidationError) as err:
         run_validate(load_params(paths.params), paths)
     message = str(err.value)
     assert "triage_train: expect_column_values_to_be_unique(id) [integrity]" in message
     assert "reports/validate/<dataset>.json" in message and "Data Docs" in message
-    assert read_json(paths.report_dir("validate") / "summary.json")["datasets"]["triage_train"] is False
+    assert (
+        read_json(paths.report_dir("validate") / "summary.json")["datasets"]["triage_train"]
+        is False
+    )
     assert adapter.read_bytes() == b"champion weights"
 
     result = CliRunner().invoke(app, ["--params", str(paths.params), "validate"])

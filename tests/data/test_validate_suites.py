@@ -51,7 +51,10 @@ def _validate(paths: ProjectPaths, dataset: str) -> dict:
     else:
         name, split = dataset.rsplit("_", 1)
         task = get_task(params.prepare, name)
-        frame, exps = frames.task_frames(paths, task)[split], suites.task_split_suite(params, task, split)
+        frame, exps = (
+            frames.task_frames(paths, task)[split],
+            suites.task_split_suite(params, task, split),
+        )
     return runner.validate(dataset, frame, exps)
 
 
@@ -64,7 +67,9 @@ def _rewrite(path, change) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-@pytest.mark.parametrize("dataset", ["raw_github", "raw_arxiv", "triage_train", "triage_test", "papers_train"])
+@pytest.mark.parametrize(
+    "dataset", ["raw_github", "raw_arxiv", "triage_train", "triage_test", "papers_train"]
+)
 def test_healthy_data_passes(paths, dataset):
     report = _validate(paths, dataset)
     assert report["success"], _failed(report)
@@ -83,7 +88,9 @@ def test_duplicate_example_ids_fail_integrity(paths):
 def test_duplicate_raw_issues_fail_integrity(paths):
     store = next(paths.raw_github.glob("*.jsonl"))
     store.write_text(store.read_text() + store.read_text().splitlines()[3] + "\n")
-    assert ("expect_column_values_to_be_unique", "item_id") in _failed(_validate(paths, "raw_github"))
+    assert ("expect_column_values_to_be_unique", "item_id") in _failed(
+        _validate(paths, "raw_github")
+    )
 
 
 def test_mostly_empty_bodies_fail_the_raw_store(paths):
@@ -97,23 +104,45 @@ def test_mostly_empty_bodies_fail_the_raw_store(paths):
 def test_unknown_label_value_fails_syntax_and_semantics(paths):
     train = paths.task_split("triage", "train")
     target = '{"severity": "medium", "component": "sound", "reproducibility": "always"}'
-    _rewrite(train, lambda r: r["messages"][2].update(content=target) if r["id"].endswith("#2") else None)
+    _rewrite(
+        train, lambda r: r["messages"][2].update(content=target) if r["id"].endswith("#2") else None
+    )
     failed = _failed(_validate(paths, "triage_train"))
     assert ("expect_column_values_to_be_in_set", "component") in failed  # semantics
-    assert ("expect_column_values_to_be_in_set", "target_error") in failed  # syntax: breaks the schema
+    assert (
+        "expect_column_values_to_be_in_set",
+        "target_error",
+    ) in failed  # syntax: breaks the schema
 
 
 def test_renamed_upstream_label_set_fails_semantics(paths):
     # godot renames "topic:*" to "area:*" and drops "crash"/"regression"/"performance" labels.
     # bevy keeps its labels: its check must still pass (the check is per repository).
     store = next(paths.raw_github.glob("*.jsonl"))
-    _rewrite(store, lambda r: r.update(labels=[x.replace("topic:", "area:") for x in r["labels"] if ":" in x]))
-    bevy = [rawdata.issue("bevyengine/bevy", n, f"Audio bug {n}", f"The sound {n} stops.", ["A-Audio"]) for n in range(20)]
+    _rewrite(
+        store,
+        lambda r: r.update(labels=[x.replace("topic:", "area:") for x in r["labels"] if ":" in x]),
+    )
+    bevy = [
+        rawdata.issue("bevyengine/bevy", n, f"Audio bug {n}", f"The sound {n} stops.", ["A-Audio"])
+        for n in range(20)
+    ]
     rawdata.write_github_store(paths, bevy)
     report = _validate(paths, "raw_github")
-    checks = {e["description"].split(" issues ")[0]: e for e in report["expectations"] if e["column"] == "has_mapped_label"}
-    godot, bevy_check = checks["at least 20% of godotengine/godot"], checks["at least 20% of bevyengine/bevy"]
-    assert not godot["success"] and godot["group"] == "semantics" and "label_maps" in godot["description"]
+    checks = {
+        e["description"].split(" issues ")[0]: e
+        for e in report["expectations"]
+        if e["column"] == "has_mapped_label"
+    }
+    godot, bevy_check = (
+        checks["at least 20% of godotengine/godot"],
+        checks["at least 20% of bevyengine/bevy"],
+    )
+    assert (
+        not godot["success"]
+        and godot["group"] == "semantics"
+        and "label_maps" in godot["description"]
+    )
     assert bevy_check["success"] and bevy_check["observed_value"] == 1.0
 
 
@@ -129,7 +158,11 @@ def test_one_class_at_95_percent_fails_distribution(paths):
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = _validate(paths, "triage_train")
     entry = next(e for e in report["expectations"] if e["column"] == "severity_is_top_class")
-    assert not entry["success"] and entry["observed_value"] >= 0.95 and entry["group"] == "distribution"
+    assert (
+        not entry["success"]
+        and entry["observed_value"] >= 0.95
+        and entry["group"] == "distribution"
+    )
 
 
 def test_examples_over_the_token_budget_fail_distribution(paths):
@@ -147,13 +180,17 @@ def test_item_in_train_and_test_fails_as_leakage(paths):
     leaked = next(read_jsonl(paths.task_split("triage", "test")))
     train = paths.task_split("triage", "train")
     train.write_text(train.read_text() + json.dumps(leaked) + "\n")
-    assert ("expect_column_values_to_be_in_set", "in_other_split") in _failed(_validate(paths, "triage_train"))
+    assert ("expect_column_values_to_be_in_set", "in_other_split") in _failed(
+        _validate(paths, "triage_train")
+    )
 
 
 def test_too_few_examples_fail_distribution(paths):
     test_split = paths.task_split("papers", "test")
     test_split.write_text("".join(json.dumps(r) + "\n" for r in list(read_jsonl(test_split))[:2]))
-    assert ("expect_table_row_count_to_be_between", None) in _failed(_validate(paths, "papers_test"))
+    assert ("expect_table_row_count_to_be_between", None) in _failed(
+        _validate(paths, "papers_test")
+    )
 
 
 def test_missing_split_file_fails_instead_of_crashing(paths):

@@ -13,14 +13,14 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
+
+from tests.webhook import Webhook
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_ENV = "ADAPTERFLOW_TEST_WEBHOOK_URL"  # tests name their own variable in params.yaml
@@ -153,38 +153,6 @@ def make_toy_project(tmp_path: Path) -> Path:
 @pytest.fixture()
 def toy_project(tmp_path: Path) -> Path:
     return make_toy_project(tmp_path)
-
-
-class Webhook:
-    """A real HTTP receiver on 127.0.0.1 that records every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.statuses: list[int] = []  # answers to give, in order; then 200
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = hook.statuses.pop(0) if hook.statuses else 200
-                hook.received.append({"status": status, **json.loads(body)})
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def events(self) -> list[str]:
-        return [r["event"] for r in self.received if r["status"] == 200]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

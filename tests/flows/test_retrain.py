@@ -12,7 +12,8 @@ import pytest
 
 from adapterflow.runlog import read_runs
 from flows.retrain import retrain
-from tests.flows.conftest import WEBHOOK_ENV, Webhook, dvc, git, make_toy_project, set_control
+from tests.flows.conftest import WEBHOOK_ENV, dvc, git, make_toy_project, set_control
+from tests.webhook import Webhook
 
 
 def _run(root: Path):

@@ -98,13 +98,15 @@ def test_served_retrain_deployment_runs_on_its_schedule(toy_project, tmp_path):
         )
         procs.append(served)
 
-        def retrain_completed() -> bool:
-            return any(r.state == "Completed" for r in read_runs(toy_project))
+        def completed_runs() -> list[dict]:
+            query = {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "limit": 10}
+            return httpx.post(f"{api}/flow_runs/filter", json=query, timeout=10).json()
 
-        _wait_for(retrain_completed, RUN_WAIT_S, "a scheduled retrain run to complete", procs)
-        runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 50}, timeout=10).json()
-        completed = [r for r in runs if r["state_type"] == "COMPLETED"]
-        assert completed and all(r["deployment_id"] for r in completed)  # runs of the deployment
+        _wait_for(completed_runs, RUN_WAIT_S, "a scheduled retrain run to complete", procs)
+        [run, *_] = completed_runs()
+        assert run["deployment_id"]  # a run of the served deployment, started by its schedule
+        assert run["auto_scheduled"]
+        assert any(r.run_id == run["id"] and r.state == "Completed" for r in read_runs(toy_project))
         assert (toy_project / "dvc.lock").exists()
         assert (toy_project / "models" / "adapters" / "t1" / "adapter.txt").exists()
     finally:

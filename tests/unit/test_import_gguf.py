@@ -18,9 +18,8 @@ from adapterflow.paths import ProjectPaths
 
 HIDDEN, FF, LAYERS, HEADS, KV_HEADS, HEAD_DIM = 32, 64, 2, 2, 1, 16
 SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
-PIECES = ["\u2581" + w for w in "the a game crash audio save ui model user".split()] + list(
-    "abcdefghijklmnopqrstuvwxyz{}\":,"
-)
+PIECES = ["\u2581" + w for w in "the a game crash audio save ui model user".split()]  # noqa: SIM905
+PIECES += list('abcdefghijklmnopqrstuvwxyz{}":,')
 
 
 def write_tiny_gguf(path: Path) -> dict[str, np.ndarray]:
@@ -46,7 +45,10 @@ def write_tiny_gguf(path: Path) -> dict[str, np.ndarray]:
     writer.add_eos_token_id(1)
     writer.add_unk_token_id(3)
     writer.add_pad_token_id(0)
-    shapes = {"token_embd.weight": (len(SPECIAL) + len(PIECES), HIDDEN), "output_norm.weight": (HIDDEN,)}
+    shapes = {
+        "token_embd.weight": (len(SPECIAL) + len(PIECES), HIDDEN),
+        "output_norm.weight": (HIDDEN,),
+    }
     for i in range(LAYERS):
         b = f"blk.{i}."
         shapes |= {
@@ -95,9 +97,12 @@ def test_tiny_gguf_becomes_a_safetensors_model_with_chat_template(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     assert getattr(model.config, "quantization_config", None) is None
     state = model.state_dict()
-    assert torch.equal(state["model.embed_tokens.weight"], torch.from_numpy(tensors["token_embd.weight"]))
     assert torch.equal(
-        state["model.layers.1.self_attn.v_proj.weight"], torch.from_numpy(tensors["blk.1.attn_v.weight"])
+        state["model.embed_tokens.weight"], torch.from_numpy(tensors["token_embd.weight"])
+    )
+    assert torch.equal(
+        state["model.layers.1.self_attn.v_proj.weight"],
+        torch.from_numpy(tensors["blk.1.attn_v.weight"]),
     )
     tokenizer = AutoTokenizer.from_pretrained(base)
     assert tokenizer.chat_template == GEMMA_CHAT_TEMPLATE

@@ -1,4 +1,4 @@
-"""Triage labelling: human labels first, keyword rules second, documented defaults last, with provenance."""
+"""Triage labelling: human labels, then keyword rules, then documented defaults, with provenance."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def labeller():
 
 
 def test_human_labels_decide_and_are_named_in_provenance(labeller):
-    got = labeller.label("godotengine/godot", ["bug", "topic:audio", "crash"], "Sound stops", "It fails every time.")
+    got = labeller.label(
+        "godotengine/godot", ["bug", "topic:audio", "crash"], "Sound stops", "It fails every time."
+    )
     assert got.values == {"severity": "critical", "component": "audio", "reproducibility": "always"}
     assert got.provenance == {
         "severity": "label:crash",
@@ -43,13 +45,21 @@ def test_first_label_map_entry_wins_when_two_labels_disagree(labeller):
 
 def test_each_repository_uses_its_own_label_names(labeller):
     assert labeller.label("OpenRCT2/OpenRCT2", ["save/load"], "x", "").values["component"] == "save"
-    assert labeller.label("luanti-org/luanti", ["@ Savefiles"], "x", "").values["component"] == "save"
+    assert (
+        labeller.label("luanti-org/luanti", ["@ Savefiles"], "x", "").values["component"] == "save"
+    )
     # godot has no "save/load" label: it falls through to keywords/defaults.
-    assert labeller.label("godotengine/godot", ["save/load"], "x", "").provenance["component"] == "default"
+    assert (
+        labeller.label("godotengine/godot", ["save/load"], "x", "").provenance["component"]
+        == "default"
+    )
 
 
 def test_label_names_match_case_insensitively(labeller):
-    assert labeller.label("godotengine/godot", ["Topic:Rendering"], "x", "").values["component"] == "graphics"
+    assert (
+        labeller.label("godotengine/godot", ["Topic:Rendering"], "x", "").values["component"]
+        == "graphics"
+    )
 
 
 def test_keyword_rules_fill_what_labels_leave_open(labeller):
@@ -68,18 +78,25 @@ def test_component_keywords_read_the_title_before_the_body(labeller):
 
 
 def test_severity_keywords_read_title_and_body_together(labeller):
-    got = labeller.label("godotengine/godot", [], "Typo in a tooltip", "Opening it crashed the editor.")
+    got = labeller.label(
+        "godotengine/godot", [], "Typo in a tooltip", "Opening it crashed the editor."
+    )
     assert (got.values["severity"], got.provenance["severity"]) == ("critical", "keyword:crash*")
 
 
 def test_keywords_match_whole_words_only(labeller):
-    got = labeller.label("godotengine/godot", [], "The flag is ignored by the exporter", "USE_SOUND=1")
+    got = labeller.label(
+        "godotengine/godot", [], "The flag is ignored by the exporter", "USE_SOUND=1"
+    )
     assert got.provenance["component"] == "default"  # not "lag" in "flag", nor "sound" in USE_SOUND
 
 
 def test_not_always_reads_as_sometimes_not_always(labeller):
     got = labeller.label("godotengine/godot", [], "Jitter", "It does not always happen")
-    assert (got.values["reproducibility"], got.provenance["reproducibility"]) == ("sometimes", "keyword:not always")
+    assert (got.values["reproducibility"], got.provenance["reproducibility"]) == (
+        "sometimes",
+        "keyword:not always",
+    )
 
 
 def test_documented_defaults_when_nothing_matches(labeller):
@@ -98,7 +115,9 @@ def test_every_shipped_label_map_target_is_in_the_vocabulary():
 
 def test_label_map_outside_the_vocabulary_is_rejected_with_the_fix(tmp_path):
     data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    data["prepare"]["triage"]["label_maps"]["godotengine/godot"]["topic:rendering"] = {"component": "rendering"}
+    data["prepare"]["triage"]["label_maps"]["godotengine/godot"]["topic:rendering"] = {
+        "component": "rendering"
+    }
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ParamsError) as err:
@@ -137,8 +156,14 @@ def test_real_recorded_issues_get_vocabulary_values_and_provenance(real_data, la
             assert provenance_kind(got.provenance[field]) in {"label", "keyword", "default"}
         by_number[item["number"]] = got
     # Documented outcomes on real reports (openFrameworks 2018):
-    assert by_number[6151].provenance["severity"] == "keyword:crash*"  # "soundExample ... is crashed"
-    assert by_number[6147].values == {"severity": "high", "component": "graphics", "reproducibility": "always"}
+    assert (
+        by_number[6151].provenance["severity"] == "keyword:crash*"
+    )  # "soundExample ... is crashed"
+    assert by_number[6147].values == {
+        "severity": "high",
+        "component": "graphics",
+        "reproducibility": "always",
+    }
     assert by_number[6145].provenance["component"] == "keyword:memory leak"
     assert by_number[6129].values["component"] == "performance"  # "ofDirectory::sort() is slow!"
 
@@ -150,5 +175,7 @@ def test_real_issue_labels_are_used_once_a_map_names_them(real_data, tmp_path):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     labeller = Labeller(load_params(path).prepare.triage)
     item = next(i for i in _real_issues(real_data) if i["number"] == 28)  # labels: bug, question
-    got = labeller.label("PyGithub/PyGithub", [lab["name"] for lab in item["labels"]], item["title"], "")
+    got = labeller.label(
+        "PyGithub/PyGithub", [lab["name"] for lab in item["labels"]], item["title"], ""
+    )
     assert (got.values["severity"], got.provenance["severity"]) == ("low", "label:question")

@@ -1,19 +1,28 @@
-"""Issue bodies become compact model input: markdown noise gone, code and logs trimmed, budgets kept."""
+"""Issue bodies become compact model input: no markdown noise, code and logs trimmed, in budget."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapterflow.prepare.normalise import count_tokens, normalise_markdown, normalise_text, trim_to_tokens
+from adapterflow.prepare.normalise import (
+    count_tokens,
+    normalise_markdown,
+    normalise_text,
+    trim_to_tokens,
+)
 
 
 def test_crlf_and_template_comments_disappear():
-    body = "<!-- Please search existing issues first -->\r\n### Tested versions\r\n\r\n\r\n\r\n4.3 stable\r\n"
+    body = (
+        "<!-- Search existing issues first -->\r\n### Tested versions\r\n\r\n\r\n\r\n4.3 stable\r\n"
+    )
     assert normalise_markdown(body, 12, 200) == "Tested versions\n\n4.3 stable"
 
 
 def test_images_and_links_keep_only_their_text():
-    body = "See ![screenshot of bug](https://x/y.png) and [the docs](https://docs.godotengine.org/a)."
+    body = (
+        "See ![screenshot of bug](https://x/y.png) and [the docs](https://docs.godotengine.org/a)."
+    )
     assert normalise_markdown(body, 12, 200) == "See [image: screenshot of bug] and the docs."
 
 
@@ -21,7 +30,10 @@ def test_long_code_block_is_trimmed_with_a_note_of_what_was_cut():
     log = "\n".join(f"frame {i}" for i in range(40))
     body = f"It crashed:\r\n```text\r\n{log}\r\n```\r\nAfter the log."
     out = normalise_markdown(body, 3, 200)
-    assert out == "It crashed:\n```text\nframe 0\nframe 1\nframe 2\n… (37 more lines)\n```\nAfter the log."
+    assert (
+        out
+        == "It crashed:\n```text\nframe 0\nframe 1\nframe 2\n… (37 more lines)\n```\nAfter the log."
+    )
 
 
 def test_indented_and_unclosed_code_blocks_are_trimmed_too():

@@ -1,4 +1,4 @@
-"""run_prepare on crafted and real raw stores: records, provenance, dedup, caps, stable splits, errors."""
+"""run_prepare on crafted and real raw stores: records, provenance, dedup, cap, stable splits."""
 
 from __future__ import annotations
 
@@ -45,18 +45,28 @@ def test_examples_are_chat_records_with_target_and_provenance(triage_project):
     paths, params = triage_project
     summary = run_prepare(params.prepare, paths)
     records = _records(paths, "triage")
-    assert sum(summary.tasks["triage"].model_dump(exclude={"dropped"}).values()) == len(records) == 120
-    rec = records["triage:godotengine/godot#7"]  # labels topic:audio + regression, "only once" in the body
+    assert (
+        sum(summary.tasks["triage"].model_dump(exclude={"dropped"}).values()) == len(records) == 120
+    )
+    rec = records[
+        "triage:godotengine/godot#7"
+    ]  # labels topic:audio + regression, "only once" in the body
     assert [m["role"] for m in rec["messages"]] == ["system", "user", "assistant"]
     assert rec["messages"][1]["content"].startswith("Title: Problem 7 with topic:audio\n\nIssue 7:")
     assert "\r" not in rec["messages"][1]["content"]
-    assert rec["messages"][2]["content"] == '{"severity": "high", "component": "audio", "reproducibility": "rare"}'
+    assert (
+        rec["messages"][2]["content"]
+        == '{"severity": "high", "component": "audio", "reproducibility": "rare"}'
+    )
     assert rec["meta"]["provenance"] == {
         "severity": "label:regression",
         "component": "label:topic:audio",
         "reproducibility": "keyword:only once",
     }
-    assert rec["meta"]["source"] == "godotengine/godot" and rec["meta"]["item_id"] == "godotengine/godot#7"
+    assert (
+        rec["meta"]["source"] == "godotengine/godot"
+        and rec["meta"]["item_id"] == "godotengine/godot#7"
+    )
     assert rec["meta"]["created_at"] == "2025-01-08T10:00:00Z"
     assert 0 < rec["meta"]["input_tokens"] <= params.prepare.triage.max_input_tokens
 
@@ -132,7 +142,10 @@ def test_papers_outside_the_configured_categories_are_left_out(project, tiny_mod
         "title": "A study of method 3 for cs.DS problems",
         "primary_category": "cs.DS",
     }
-    assert rec["meta"]["provenance"] == {"title": "field:title", "primary_category": "field:primary_category"}
+    assert rec["meta"]["provenance"] == {
+        "title": "field:title",
+        "primary_category": "field:primary_category",
+    }
 
 
 def test_real_recorded_issues_become_examples(real_data, project, tiny_model_dir):
@@ -152,7 +165,10 @@ def test_real_recorded_issues_become_examples(real_data, project, tiny_model_dir
     counts = summary.tasks["triage"]
     assert len(records) + sum(counts.dropped.values()) == len(issues)
     for rec in records.values():
-        assert "\r" not in rec["messages"][1]["content"] and "<!--" not in rec["messages"][1]["content"]
+        assert (
+            "\r" not in rec["messages"][1]["content"]
+            and "<!--" not in rec["messages"][1]["content"]
+        )
     rendering = records["triage:openframeworks/openFrameworks#6147"]
     assert rendering["meta"]["provenance"]["component"] == "keyword:render*"
 
@@ -161,6 +177,15 @@ def test_missing_raw_store_says_to_scrape(project, tiny_model_dir, shipped_param
     rawdata.link_base_model(project, tiny_model_dir)
     with pytest.raises(RawStoreError, match="run `python -m adapterflow scrape` first"):
         run_prepare(shipped_params.prepare, project)
+
+
+def test_raw_record_without_a_body_key_is_named_with_its_file(triage_project):
+    paths, params = triage_project
+    broken = rawdata.github_issues(3)
+    del broken[1]["body"]
+    rawdata.write_github_store(paths, broken)
+    with pytest.raises(RawStoreError, match=r"godotengine__godot.jsonl: record 2 lacks \['body'\]"):
+        run_prepare(params.prepare, paths)
 
 
 def test_missing_base_model_says_to_import_and_keeps_old_output(triage_project):

@@ -20,7 +20,11 @@ def test_triage_target_is_compact_json_in_schema_order(prepare):
     task = get_task(prepare, "triage")
     text = task.render_target({"reproducibility": "rare", "component": "audio", "severity": "low"})
     assert text == '{"severity": "low", "component": "audio", "reproducibility": "rare"}'
-    assert task.parse_target(text) == {"severity": "low", "component": "audio", "reproducibility": "rare"}
+    assert task.parse_target(text) == {
+        "severity": "low",
+        "component": "audio",
+        "reproducibility": "rare",
+    }
 
 
 @pytest.mark.parametrize(
@@ -38,13 +42,17 @@ def test_outputs_that_break_the_schema_do_not_parse(prepare, text):
 
 
 def test_schema_errors_name_the_field(prepare):
-    errors = get_task(prepare, "triage").schema_errors({"severity": "urgent", "component": "ui", "reproducibility": "rare"})
+    errors = get_task(prepare, "triage").schema_errors(
+        {"severity": "urgent", "component": "ui", "reproducibility": "rare"}
+    )
     assert len(errors) == 1 and errors[0].startswith("severity:") and "urgent" in errors[0]
 
 
 def test_render_refuses_a_target_outside_the_schema(prepare):
     with pytest.raises(ValueError, match="breaks the task schema"):
-        get_task(prepare, "triage").render_target({"severity": "urgent", "component": "ui", "reproducibility": "rare"})
+        get_task(prepare, "triage").render_target(
+            {"severity": "urgent", "component": "ui", "reproducibility": "rare"}
+        )
 
 
 def test_papers_categories_come_from_params(prepare):

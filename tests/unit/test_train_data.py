@@ -29,7 +29,9 @@ def test_labels_cover_exactly_the_answer_and_end_of_turn(tokenizer):
     long = encode(tokenizer, record, 512)
     batch = collate([short, long], tokenizer.pad_token_id)
 
-    prompt_ids = tokenizer(render_prompt(tokenizer, record["messages"]), add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(render_prompt(tokenizer, record["messages"]), add_special_tokens=False)[
+        "input_ids"
+    ]
     row = batch["labels"][1]
     assert (row[: len(prompt_ids)] == IGNORE_INDEX).all(), "no loss on the prompt"
     learned = row[row != IGNORE_INDEX].tolist()
@@ -47,7 +49,9 @@ def test_labels_cover_exactly_the_answer_and_end_of_turn(tokenizer):
 def test_prompt_is_the_one_inference_renders(tokenizer):
     record = example(5)
     enc = encode(tokenizer, record, 512)
-    inference_ids = tokenizer(render_prompt(tokenizer, record["messages"]), add_special_tokens=False)
+    inference_ids = tokenizer(
+        render_prompt(tokenizer, record["messages"]), add_special_tokens=False
+    )
     assert list(enc.input_ids[: enc.n_prompt]) == inference_ids["input_ids"]
     assert enc.input_ids[0] == tokenizer.bos_token_id, "exactly one <bos>, from the template"
     assert enc.input_ids.count(tokenizer.bos_token_id) == 1
@@ -90,7 +94,9 @@ def test_length_grouping_cuts_padding():
     lengths = [(i * 37) % 101 + 5 for i in range(64)]
 
     def padding(batches):
-        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+        return sum(
+            max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
+        )
 
     grouped = batch_order(lengths, 4, seed=0, epoch=0, group_by_length=True)
     plain = batch_order(lengths, 4, seed=0, epoch=0, group_by_length=False)

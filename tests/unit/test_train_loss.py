@@ -37,4 +37,6 @@ def test_selective_loss_and_gradients_match_full_logits(tiny_model_dir, batch, s
 
     assert count == int((batch["labels"][:, 1:] != -100).sum())
     assert torch.allclose(loss_sum / count, full, rtol=1e-5, atol=1e-6)
-    assert torch.allclose(model.model.layers[0].self_attn.q_proj.weight.grad, full_grad, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(
+        model.model.layers[0].self_attn.q_proj.weight.grad, full_grad, rtol=1e-4, atol=1e-7
+    )

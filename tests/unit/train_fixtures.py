@@ -11,16 +11,19 @@ import yaml
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 
-WORDS = "the game crash audio sound graphics shader network save file ui button slow fps lag".split()
+WORDS_TEXT = "the game crash audio sound graphics shader network save file ui button slow fps lag"
+WORDS = WORDS_TEXT.split()
 SEVERITY = ["critical", "high", "medium", "low"]
 COMPONENT = ["ui", "graphics", "audio", "network", "save", "performance", "other"]
 
 
 def example(i: int) -> dict:
-    """A triage-like chat record whose answer depends on its input (so there is something to learn)."""
+    """A triage-like chat record whose answer depends on its input (something to learn)."""
     component = COMPONENT[i % len(COMPONENT)]
     body = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(5 + i % 9))
-    answer = json.dumps({"severity": SEVERITY[i % 4], "component": component}, separators=(",", ":"))
+    answer = json.dumps(
+        {"severity": SEVERITY[i % 4], "component": component}, separators=(",", ":")
+    )
     return {
         "id": f"ex{i:03d}",
         "messages": [
@@ -38,8 +41,10 @@ def write_split(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def make_project(root: Path, model_dir: Path, n_train: int = 24, **train_overrides) -> tuple[Params, ProjectPaths]:
-    """A project at `root`: shipped params (train section overridden), tiny base model, task 'triage'."""
+def make_project(
+    root: Path, model_dir: Path, n_train: int = 24, **train_overrides
+) -> tuple[Params, ProjectPaths]:
+    """A project at `root`: shipped params (train overridden), tiny base model, task 'triage'."""
     repo = Path(__file__).resolve().parents[2]
     raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["train"].update(train_overrides)

@@ -1,0 +1,268 @@
+"""Training throughput: adapterflow's trainer vs a plain transformers Trainer + peft baseline.
+
+One run, same model, same examples, same method (QLoRA or LoRA from params.yaml) and batch size:
+- `ours`: adapterflow.train's step (length-grouped batches, answer-only loss with logits computed
+  only at answer positions, frozen base without gradients);
+- `baseline`: `transformers.Trainer` with default settings (random batches, full logits over the
+  262k vocabulary), the same peft LoRA config and the same -100 answer-only labels.
+Each runs in its own subprocess so its peak RSS is clean. Also measured: a float32 matmul
+(GFLOP/s) in the same run, for MFU = useful FLOP/s / matmul FLOP/s, where useful FLOPs per step =
+4 x body parameters per real token (forward + input gradients through the frozen body) + 4 x
+output-layer parameters per answer token; attention scores are ignored (short sequences).
+
+    python benchmarks/train_throughput.py                      # models/base, data/processed/triage
+    python benchmarks/train_throughput.py --model-dir /tmp/m --steps 3 --batch-size 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapterflow.params import load_params  # noqa: E402
+
+FILLER_TEXT = (
+    "the game crashes when the player opens the inventory menu after loading a save file on "
+    "vulkan with the new shader cache enabled and the audio stutters while the frame rate drops"
+)
+FILLER = FILLER_TEXT.split()
+
+
+def matmul_gflops(size: int = 1024, repeat: int = 8) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def examples(args: argparse.Namespace) -> list[dict]:
+    """The task's prepared train split when present, else synthetic triage-like records."""
+    path = ROOT / "data" / "processed" / args.task / "train.jsonl"
+    n = args.batch_size * (args.steps + args.warmup)
+    if path.is_file() and not args.synthetic:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return rows[:n]
+    out = []
+    for i in range(n):
+        words = 60 + (i * 37) % 140  # 60-200 words, ~80-260 tokens, like the demo triage inputs
+        body = " ".join(FILLER[(i + k) % len(FILLER)] for k in range(words))
+        answer = '{"severity":"high","component":"graphics","reproducibility":"always"}'
+        out.append(
+            {
+                "id": f"bench{i}",
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": "Classify the GitHub issue. Answer with JSON only.",
+                    },
+                    {"role": "user", "content": f"Title: crash {i}\n\n{body}"},
+                    {"role": "assistant", "content": answer},
+                ],
+            }
+        )
+    return out
+
+
+def _setup(args: argparse.Namespace):
+    from adapterflow.modeling import load_base_model, load_tokenizer, pick_device
+    from adapterflow.train.data import encode
+    from adapterflow.train.lora import attach_lora
+
+    torch.set_num_threads(args.threads)
+    params = load_params(ROOT / "params.yaml").train.model_copy(update={"method": args.method})
+    tokenizer = load_tokenizer(args.model_dir)
+    encoded = [encode(tokenizer, r, params.max_seq_len) for r in examples(args)]
+    torch.manual_seed(0)
+    model = attach_lora(load_base_model(args.model_dir, params.method, pick_device()), params)
+    return params, tokenizer, encoded, model
+
+
+def _flops(model, tokens: int, label_tokens: int) -> float:
+    lm = model.get_base_model()
+    head = lm.lm_head.weight.numel()
+    body = sum(p.numel() for p in lm.model.parameters()) - lm.model.embed_tokens.weight.numel()
+    # 4-bit weights are packed two per byte: count the logical weights of Linear4bit layers.
+    body += sum(m.weight.numel() for m in lm.modules() if type(m).__name__ == "Linear4bit")
+    return 4.0 * body * tokens + 4.0 * head * label_tokens
+
+
+def worker_ours(args: argparse.Namespace) -> dict:
+    from adapterflow.train.data import batch_order, collate
+    from adapterflow.train.loss import completion_loss
+
+    params, tokenizer, encoded, model = _setup(args)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    batches = batch_order([len(e.input_ids) for e in encoded], args.batch_size, 0, 0, True)
+    times, tokens, labels, flops = [], 0, 0, 0.0
+    for i, idx in enumerate(batches):
+        batch = collate([encoded[j] for j in idx], tokenizer.pad_token_id)
+        start = time.perf_counter()
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum, count = completion_loss(model, batch)
+        (loss_sum / count).backward()
+        optimizer.step()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+            real = int(batch["attention_mask"].sum())
+            tokens, labels = tokens + real, labels + count
+            flops += _flops(model, real, count)
+    return {"step_s": times, "tokens": tokens, "label_tokens": labels, "useful_flops": flops}
+
+
+def worker_baseline(args: argparse.Namespace) -> dict:
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+
+    from adapterflow.train.data import collate
+
+    params, tokenizer, encoded, model = _setup(args)
+    rows = [collate([e], tokenizer.pad_token_id) for e in encoded]
+    dataset = [{k: v[0].tolist() for k, v in r.items()} for r in rows]
+    record = {"step_s": [], "tokens": 0, "label_tokens": 0, "useful_flops": 0.0}
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, a, state, control, **kw):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, a, state, control, **kw):
+            if state.global_step > args.warmup:
+                record["step_s"].append(time.perf_counter() - self.start)
+
+    class CountingCollator(DataCollatorForSeq2Seq):
+        def __call__(self, features, return_tensors=None):
+            batch = super().__call__(features, return_tensors)
+            self.batches = getattr(self, "batches", 0) + 1
+            if self.batches > args.warmup:
+                real = int(batch["attention_mask"].sum())
+                count = int((batch["labels"][:, 1:] != -100).sum())
+                record["tokens"] += real
+                record["label_tokens"] += count
+                record["useful_flops"] += _flops(model, real, count)
+            return batch
+
+    training_args = TrainingArguments(
+        output_dir=str(args.scratch),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps + args.warmup,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    collator = CountingCollator(tokenizer, padding=True, label_pad_token_id=-100)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=collator,
+        callbacks=[Timer()],
+    )
+    trainer.train()
+    return record
+
+
+def run_worker(kind: str, args: argparse.Namespace) -> dict:
+    flags = {
+        "--worker": kind,
+        "--model-dir": str(args.model_dir),
+        "--method": args.method,
+        "--batch-size": str(args.batch_size),
+        "--steps": str(args.steps),
+        "--warmup": str(args.warmup),
+        "--threads": str(args.threads),
+        "--task": args.task,
+    }
+    cmd = [sys.executable, __file__, *(x for pair in flags.items() for x in pair)]
+    cmd += ["--synthetic"] if args.synthetic else []
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    default_model = ROOT / "models" / "base"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=default_model)
+    parser.add_argument(
+        "--method", choices=["qlora", "lora"], default=None, help="default: params.yaml"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: params.yaml train.batch_size"
+    )
+    parser.add_argument("--steps", type=int, default=3, help="timed optimizer steps per trainer")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--task", default="triage", help="data/processed/<task>/train.jsonl when present"
+    )
+    parser.add_argument(
+        "--synthetic", action="store_true", help="ignore data/processed, use synthetic examples"
+    )
+    parser.add_argument("--worker", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help="also write the result JSON here")
+    args = parser.parse_args()
+    train = load_params(ROOT / "params.yaml").train
+    args.method = args.method or train.method
+    args.batch_size = args.batch_size or train.batch_size
+    if args.worker:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            args.scratch = Path(scratch)
+            result = worker_ours(args) if args.worker == "ours" else worker_baseline(args)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    if not (args.model_dir / "config.json").is_file():
+        raise SystemExit(
+            f"no model at {args.model_dir}; run `python -m adapterflow import` or pass --model-dir"
+        )
+    gflops_before = matmul_gflops()
+    results = {kind: run_worker(kind, args) for kind in ("baseline", "ours")}
+    gflops = (gflops_before + matmul_gflops()) / 2  # load drifts on a shared machine: average
+    report = {
+        "model_dir": str(args.model_dir),
+        "method": args.method,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "threads": args.threads,
+        "matmul_gflops": round(gflops, 1),
+    }
+    for kind, r in results.items():
+        seconds = sum(r["step_s"])
+        report[kind] = {
+            "tokens_per_s": round(r["tokens"] / seconds, 1),
+            "s_per_step": round(seconds / len(r["step_s"]), 2),
+            "tokens": r["tokens"],
+            "mfu": round(r["useful_flops"] / seconds / (gflops * 1e9), 3),
+            "peak_rss_mb": round(r["peak_rss_mb"]),
+        }
+    report["speedup"] = round(
+        report["ours"]["tokens_per_s"] / report["baseline"]["tokens_per_s"], 2
+    )
+    report["memory_ratio"] = round(
+        report["ours"]["peak_rss_mb"] / report["baseline"]["peak_rss_mb"], 2
+    )
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
