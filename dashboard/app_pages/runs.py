@@ -52,3 +52,7 @@ if runs.empty:
     st.text("No flow run recorded yet (reports/runs.jsonl is written by the Prefect flows).")
 else:
     st.dataframe(runs, hide_index=True)
+    pick = st.selectbox("Full message of run", runs["run_id"].tolist(), key="run_message")
+    st.code(
+        str(runs.loc[runs["run_id"] == pick, "message"].iloc[0]), language=None, wrap_lines=True
+    )

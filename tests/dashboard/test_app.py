@@ -53,6 +53,8 @@ def test_runs_page_lists_registry_history_and_compares_with_baseline(facts, open
     assert gate_lines(app) == [facts.floor, facts.floor]  # trend chart and comparison chart
     runs = frames(app)[2]
     assert list(runs["run_id"]) == ["r-2", "s-1", "r-1"]  # newest first
+    app.selectbox(key="run_message").set_value("s-1").run()
+    assert "scraped 11 items" in [c.value for c in app.code]
 
 
 def test_run_detail_shows_loss_curve_fields_gate_reasons_and_confusion(facts, open_page):
