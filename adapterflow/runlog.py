@@ -10,8 +10,10 @@ Read it by hand with `python -c "from adapterflow.runlog import read_runs; print
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 from filelock import FileLock
@@ -50,8 +52,10 @@ def append_run(root: Path, record: RunRecord) -> Path:
     path = root / RUNS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record.model_dump(), ensure_ascii=False, sort_keys=True) + "\n"
-    # The lock file sits beside the log; filelock (well kept, used by DVC too) over fcntl by hand.
-    with FileLock(f"{path}.lock"):
+    # filelock (well kept, used by DVC too) over fcntl by hand. The lock file lives in the temp
+    # folder, keyed by the log's path, so no stray file lands in reports/ (or a DVC experiment).
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    with FileLock(Path(tempfile.gettempdir()) / f"adapterflow-runs-{key}.lock"):
         before = path.read_bytes() if path.exists() else b""
         if before and not before.endswith(b"\n"):
             before += b"\n"  # never glue a line onto a hand-edited last line

@@ -17,6 +17,7 @@ output-layer parameters per answer token; attention scores are ignored (short se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -100,25 +101,28 @@ def _flops(model, tokens: int, label_tokens: int) -> float:
 
 def worker_ours(args: argparse.Namespace) -> dict:
     from adapterflow.train.data import batch_order, collate
-    from adapterflow.train.loss import completion_loss
+    from adapterflow.train.loop import optimizer_step
 
     params, tokenizer, encoded, model = _setup(args)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)  # float32/bfloat16: no loss scaling
     batches = batch_order([len(e.input_ids) for e in encoded], args.batch_size, 0, 0, True)
     times, tokens, labels, flops = [], 0, 0, 0.0
     for i, idx in enumerate(batches):
-        batch = collate([encoded[j] for j in idx], tokenizer.pad_token_id)
+        micro = [collate([encoded[j] for j in idx], tokenizer.pad_token_id)]
+        profiling = args.profile is not None and i == len(batches) - 1
+        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
         start = time.perf_counter()
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum, count = completion_loss(model, batch)
-        (loss_sum / count).backward()
-        optimizer.step()
+        with profiler if profiling else contextlib.nullcontext():
+            _, count = optimizer_step(model, micro, optimizer, scaler, params.max_grad_norm)
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
-            real = int(batch["attention_mask"].sum())
+            real = int(micro[0]["attention_mask"].sum())
             tokens, labels = tokens + real, labels + count
             flops += _flops(model, real, count)
+        if profiling:
+            table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+            args.profile.write_text(table)
     return {"step_s": times, "tokens": tokens, "label_tokens": labels, "useful_flops": flops}
 
 
@@ -188,6 +192,7 @@ def run_worker(kind: str, args: argparse.Namespace) -> dict:
     }
     cmd = [sys.executable, __file__, *(x for pair in flags.items() for x in pair)]
     cmd += ["--synthetic"] if args.synthetic else []
+    cmd += ["--profile", str(args.profile)] if args.profile and kind == "ours" else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{done.stderr[-3000:]}")
@@ -215,6 +220,9 @@ def main() -> None:
     )
     parser.add_argument("--worker", choices=["ours", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help="also write the result JSON here")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="write a torch.profiler table of our last step"
+    )
     args = parser.parse_args()
     train = load_params(ROOT / "params.yaml").train
     args.method = args.method or train.method

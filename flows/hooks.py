@@ -66,6 +66,9 @@ def _append(root: Path, flow_name: str, flow_run: FlowRun, state: State) -> None
 def record_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """State hook: log the finished run to reports/runs.jsonl and notify when it matters."""
     params_path = Path(flow_run.parameters["params_path"])
+    if not params_path.is_file():  # no project there: don't create reports/ in a stray folder
+        logger.warning("%s not found: run not logged to reports/runs.jsonl", params_path)
+        return
     _append(project_root(params_path), flow.name, flow_run, state)
     event, result = _event(state)
     if event is None:

@@ -2,10 +2,12 @@
 
 Prompts are rendered by the caller with `adapterflow.chat.render_prompt` (the same template as
 training), tokenised without extra special tokens (the template already starts with BOS), sorted by
-length so a batch carries little padding, left-padded, and decoded greedily with the KV cache by
-`model.generate`; each answer is cut at Gemma's `<end_of_turn>` or EOS. On CPU, decoding one token
-is bound by reading the weights (the 262k-row output layer above all), so a batch of 16 costs
-little more than one prompt: see benchmarks/eval_throughput.py.
+length so a batch carries little padding, and decoded greedily with the KV cache by
+`model.generate`; each answer is cut at Gemma's `<end_of_turn>` or EOS. The tokens every prompt of
+a batch shares (the task's system turn, about half of a triage prompt) are encoded once and their
+KV cache copied to every row; the rest is padded on the left of each row's own tokens. Decoding one
+token costs nearly the same for one row as for a batch (weights are read, or dequantised, once per
+step), so batching pays: see benchmarks/eval_throughput.py.
 
 We drive transformers' own `generate` (rather than a hand-written decode loop) because it already
 handles the cache, left-padding position ids and per-row stopping; what we add is the batching,
@@ -67,6 +69,16 @@ def _generate_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
     }
 
 
+def common_prefix_length(rows: Sequence[Sequence[int]], min_length: int = 8) -> int:
+    """Tokens all `rows` share at the start, leaving each row at least one token of its own;
+    0 when fewer than `min_length` are shared (not worth a separate forward pass)."""
+    limit = min(len(r) for r in rows) - 1
+    n = 0
+    while n < limit and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n if n >= min_length else 0
+
+
 @torch.inference_mode()
 def generate_batched(
     model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int
@@ -92,13 +104,30 @@ def generate_batched(
     answers: list[str] = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in chunk)
-        # Left padding, so every row's next token is predicted from the same final position.
-        input_ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in chunk])
-        attention = torch.tensor(
-            [[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in chunk]
+        rows = [encoded[i] for i in chunk]
+        # Every prompt starts with the same system turn: encode that shared prefix once, copy its
+        # KV cache to each row, and prefill only the rest (prefill is compute-bound on CPU).
+        shared = common_prefix_length(rows)
+        own = max(len(r) for r in rows) - shared  # longest row-specific part
+        # Padding goes between the shared prefix and each row's own tokens, so the rows end
+        # together; position ids come from the attention mask, so padding shifts nothing.
+        input_ids = torch.tensor(
+            [r[:shared] + [pad] * (own - len(r) + shared) + r[shared:] for r in rows]
         )
-        out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        attention = torch.tensor(
+            [[1] * shared + [0] * (own - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
+        )
+        extra = {}
+        if shared:
+            # logits_to_keep=1: the prefix's logits are never used (262k-wide for Gemma).
+            prefix = model(
+                input_ids=torch.tensor([rows[0][:shared]]), use_cache=True, logits_to_keep=1
+            )
+            cache = prefix.past_key_values
+            cache.batch_repeat_interleave(len(rows))
+            extra["past_key_values"] = cache
+        out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs, **extra)
+        width = input_ids.shape[1]
         for row, i in enumerate(chunk):
             answers[i] = cut_answer(tokenizer, out[row, width:], stops)
         logger.debug("generated %d/%d", min(start + batch_size, len(order)), len(order))

@@ -156,7 +156,7 @@ def run_promote(params: Params, paths: ProjectPaths, task: str, **hooks: Any) ->
                     "version": version,
                     "checks": [c.model_dump() for c in decision.checks],
                 },
-                "params.json": params.model_dump(mode="json"),
+                "params.json": params.model_dump(mode="json", by_alias=True),
             }
 
         entry = {

@@ -32,7 +32,14 @@ from adapterflow.modeling import (
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
-from adapterflow.train.data import Encoded, TrainError, batch_order, collate, encode_split
+from adapterflow.train.data import (
+    IGNORE_INDEX,
+    Encoded,
+    TrainError,
+    batch_order,
+    collate,
+    encode_split,
+)
 from adapterflow.train.lora import attach_lora
 from adapterflow.train.loss import completion_loss
 from adapterflow.train.outputs import TrainSummary, base_model_id, data_hashes, write_outputs
@@ -67,6 +74,31 @@ def _evaluate(
             total, n = completion_loss(model, {k: v.to(device) for k, v in batch.items()})
             loss_sum, count = loss_sum + total.item(), count + n
     return loss_sum / max(count, 1)
+
+
+def optimizer_step(
+    model: Any, micro: list[dict[str, torch.Tensor]], optimizer: Any, scaler: Any, max_norm: float
+) -> tuple[float, int]:
+    """One optimizer step over the micro-batches; returns (summed token loss, answer tokens).
+
+    Each micro-batch's summed loss is divided by the answer tokens of the whole step, so gradient
+    accumulation gives the same mean as one big batch.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    label_tokens = sum(int((m["labels"][:, 1:] != IGNORE_INDEX).sum()) for m in micro)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    step_loss = 0.0
+    for m in micro:
+        batch = {k: v.to(trainable[0].device) for k, v in m.items()}
+        loss_sum, _ = completion_loss(model, batch)
+        scaler.scale(loss_sum / label_tokens).backward()
+        step_loss += loss_sum.item()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(trainable, max_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return step_loss, label_tokens
 
 
 def _load(
@@ -116,7 +148,7 @@ def run_train(
     device = pick_device()
     if device.type == "cpu":
         # One thread per core: more oversubscribes the matmuls, fewer leaves cores idle.
-        torch.set_num_threads(tp.num_threads or os.cpu_count() or 1)
+        torch.set_num_threads(tp.num_threads or len(os.sched_getaffinity(0)))
     tokenizer, train_set, valid_set = _load(params, paths, task)
     hashes = data_hashes(paths, task)
     run_id = fingerprint(
@@ -170,19 +202,8 @@ def run_train(
             collate([train_set[i] for i in b], pad_id)
             for b in batches[position * tp.grad_accum :][: tp.grad_accum]
         ]
-        label_tokens = sum(int((m["labels"][:, 1:] != -100).sum()) for m in micro)
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for m in micro:
-            loss_sum, _ = completion_loss(model, {k: v.to(device) for k, v in m.items()})
-            scaler.scale(loss_sum / label_tokens).backward()
-            step_loss += loss_sum.item()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(trainable, tp.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
-        scaler.step(optimizer)
-        scaler.update()
+        step_loss, label_tokens = optimizer_step(model, micro, optimizer, scaler, tp.max_grad_norm)
         scheduler.step()
         step += 1
         tokens = sum(int(m["attention_mask"].sum()) for m in micro)

@@ -12,13 +12,14 @@ import yaml
 from adapterflow.io import read_json, read_jsonl, write_jsonl_atomic
 from adapterflow.runlog import read_runs
 from flows.retrain import retrain
-from tests.flows.conftest import REPO_ROOT, copy_tree, init_repo, write_params
+from tests.flows.conftest import REPO_ROOT, copy_tree, dvc, init_repo, write_params
 
 pytestmark = pytest.mark.slow
 
 # Small, result-changing values for a test-sized run: the same keys users tune in params.yaml.
 OVERRIDES = {
     "scrape": {"offline": True},  # seed data/raw from data/demo: no network
+    "prepare": {"tasks": ["triage"]},  # one task keeps the run near 2 min on 2 cores
     "train": {"method": "lora", "max_steps": 2, "checkpoint_every": 2, "log_every": 1,
               "batch_size": 4, "max_seq_len": 512},
     "evaluate": {"max_examples": 6, "n_boot": 100, "max_new_tokens": 12, "batch_size": 6},
@@ -66,6 +67,9 @@ def test_first_run_produces_lineage_metrics_and_a_gate_decision(first_run):
         gate = read_json(root / "reports" / "gate" / f"{task}.json")
         verdict = f"{task}: promoted" if gate["promoted"] else f"{task}: not promoted"
         assert verdict in state.message  # the gate's decision is the run's message
+    summary = state.result()
+    assert summary.pushed and any((root.parent / "dvc-remote").rglob("*"))
+    assert summary.experiment in dvc(root, "exp", "list", "--name-only").stdout
     assert read_runs(root)[-1].state == "Completed"
 
 

@@ -9,6 +9,7 @@ import torch
 
 from adapterflow.chat import render_prompt
 from adapterflow.evaluate.generate import (
+    common_prefix_length,
     cut_answer,
     generate_batched,
     generate_one_by_one,
@@ -36,6 +37,8 @@ def test_batched_equals_one_at_a_time_with_an_adapter(loaded):
     model, tokenizer = loaded
     prompts = _prompts(tokenizer, 7)  # prompts of different lengths: real left padding
     assert len({len(tokenizer(p)["input_ids"]) for p in prompts}) > 1
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert common_prefix_length(encoded) > 0  # the shared-prefix cache path is exercised
     batched = generate_batched(model, tokenizer, prompts, max_new_tokens=12, batch_size=3)
     single = generate_one_by_one(model, tokenizer, prompts, max_new_tokens=12)
     assert batched == single
@@ -72,3 +75,15 @@ def test_adapter_method_comes_from_train_params(tiny_adapter_dir: Path):
 def test_generation_runs_in_float32_on_cpu(loaded):
     model, _ = loaded
     assert next(model.parameters()).dtype == torch.float32
+
+
+def test_common_prefix_leaves_every_row_a_token_of_its_own():
+    rows = [
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 11],
+    ]
+    assert common_prefix_length(rows, min_length=2) == 8  # row 2 keeps its last token
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]], min_length=2) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4]], min_length=8) == 0  # too short to bother
+    assert common_prefix_length([[5, 6], [7, 8]], min_length=1) == 0

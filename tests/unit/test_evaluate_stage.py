@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapterflow.chat import render_prompt
-from adapterflow.evaluate import run_evaluate
+from adapterflow.evaluate import load_test_examples, run_evaluate
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
 from adapterflow.io import read_json, read_jsonl
@@ -80,3 +80,13 @@ def test_champion_is_re_evaluated_on_new_test_items(
     summary = run_promote(params, project, "triage")
     assert any("champion v0001 re-evaluated on 2 test items" in r for r in summary.reasons)
     assert any("on the same 6 items" in r for r in summary.reasons)
+
+
+def test_max_examples_caps_the_test_split_to_a_stable_subset(
+    project, tiny_model_dir, tiny_adapter_dir
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=5)
+    ev = fast_params(project).evaluate
+    capped = load_test_examples(project, "triage", ev.model_copy(update={"max_examples": 2}))
+    assert [e["id"] for e in capped] == sorted(example(i)["id"] for i in range(5))[:2]
+    assert len(load_test_examples(project, "triage", ev)) == 5  # 0 = the whole split

@@ -72,6 +72,7 @@ def test_passing_candidate_becomes_champion_with_a_full_record(project):
     assert (folder / "adapter_model.safetensors").read_bytes() == b"w1"
     for name in ("metrics.json", "predictions.jsonl", "gate.json", "params.json"):
         assert (folder / name).is_file()
+    assert set(read_json(folder / "params.json")) >= {"import", "train", "evaluate", "promote"}
     gate = read_json(project.report_dir("gate") / f"{TASK}.json")
     assert gate["passed"] and gate["promoted"] and gate["version"] == "v0001"
     assert gate["champion_before"] is None and gate["reasons"]
