@@ -117,14 +117,18 @@ class PromoteParams(Section):
     @classmethod
     def _floors_name_known_metrics(cls, floors: dict[str, float]) -> dict[str, float]:
         if not floors:
-            raise ValueError(f"promote.floors is empty; give a floor for some of {list(GATE_METRICS)}")
+            raise ValueError(
+                f"promote.floors is empty; give a floor for some of {list(GATE_METRICS)}"
+            )
         for name, floor in floors.items():
             if name not in GATE_METRICS:
                 raise ValueError(
                     f"promote.floors names unknown metric {name!r}; use one of {list(GATE_METRICS)}"
                 )
             if not 0.0 <= floor <= 1.0:
-                raise ValueError(f"promote.floors.{name} = {floor} is outside [0, 1]; metrics are shares")
+                raise ValueError(
+                    f"promote.floors.{name} = {floor} is outside [0, 1]; metrics are shares"
+                )
         return floors
 
     @field_validator("regression_metrics")
@@ -374,7 +378,7 @@ class ValidateParams(Section):
 class Params(Section):
     """params.yaml: one section per stage, named as the stage."""
 
-    # Dumps (e.g. `python -m adapterflow params`) use the params.yaml names (`import`, not `import_`).
+    # Dumps (`python -m adapterflow params`) use params.yaml names (`import`, not `import_`).
     model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
 
     scrape: ScrapeParams

@@ -126,3 +126,16 @@ def test_champion_evaluated_on_a_different_test_set_is_reported(promote):
     decision = decide(_metrics(50, 0.8), _rows(50, 40), promote, champion, "v0002")
     assert not decision.passed
     assert any("evaluated on a different test set" in r for r in decision.reasons)
+
+
+def test_params_reject_a_floor_for_an_unknown_metric(tmp_path):
+    import yaml
+
+    from adapterflow.params import ParamsError, load_params
+    from tests.conftest import REPO_ROOT
+
+    data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    data["promote"]["floors"]["rouge"] = 0.5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ParamsError, match="unknown metric 'rouge'"):
+        load_params(tmp_path / "params.yaml")
