@@ -58,7 +58,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or delete that line") from exc
+                raise ValueError(
+                    f"{path}:{number} is not valid JSON ({exc.msg}); fix or delete that line"
+                ) from exc
 
 
 def replace_dir_atomic(src: Path, dst: Path) -> None:

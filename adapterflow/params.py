@@ -402,9 +402,13 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     for item in err.errors():
         where = ".".join(str(p) for p in item["loc"]) or "<root>"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  - {where}: unknown key (value {item['input']!r}); remove it or fix the spelling")
+            lines.append(
+                f"  - {where}: unknown key (value {item['input']!r}); remove it or fix the spelling"
+            )
         elif item["type"] == "missing":
-            lines.append(f"  - {where}: required key is missing; add it (see the shipped params.yaml)")
+            lines.append(
+                f"  - {where}: required key is missing; add it (see the shipped params.yaml)"
+            )
         else:
             lines.append(f"  - {where}: {item['msg']} (got {item['input']!r})")
     return "\n".join(lines)
@@ -423,7 +427,9 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         ParamsError: the file is missing, is not YAML, or breaks the schema.
     """
     if not path.is_file():
-        raise ParamsError(f"params file {path} not found; run from the project root or pass --params")
+        raise ParamsError(
+            f"params file {path} not found; run from the project root or pass --params"
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary project root, the shipped params, the real recorded API responses."""
+"""Shared fixtures: a temp project root, the shipped params, the recorded API responses."""
 
 from __future__ import annotations
 
