@@ -115,3 +115,19 @@ def link_base_model(paths: ProjectPaths, model_dir: Path) -> None:
     """Make `model_dir` (the tiny test model) the project's models/base."""
     paths.models.mkdir(parents=True, exist_ok=True)
     paths.base_model.symlink_to(model_dir, target_is_directory=True)
+
+
+def prepared_project(root: Path, model_dir: Path) -> ProjectPaths:
+    """A project with the shipped params, crafted raw stores and `prepare` already run."""
+    import shutil
+
+    from adapterflow.params import load_params
+    from adapterflow.prepare import run_prepare
+
+    paths = ProjectPaths(root)
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", paths.params)
+    link_base_model(paths, model_dir)
+    write_github_store(paths, github_issues(150))
+    write_arxiv_store(paths, [paper(n) for n in range(120)])
+    run_prepare(load_params(paths.params).prepare, paths)
+    return paths

@@ -20,6 +20,16 @@ from adapterflow.scrape.summary import Kind, SourceSummary
 logger = logging.getLogger(__name__)
 
 
+def _nothing_seeded(
+    kind: Kind, name: str, origin: str, total: int, *, complete: bool, note: str
+) -> SourceSummary:
+    """The summary of a source the seeding left as it was."""
+    return SourceSummary(
+        kind=kind, name=name, origin=origin, fetched=0, new=0, updated=0,
+        total=total, complete=complete, note=note,
+    )  # fmt: skip
+
+
 def seed_source(kind: Kind, name: str, store: RawStore) -> SourceSummary:
     """Copy one source's demo records into the store, unless live data is already there.
 
@@ -39,32 +49,12 @@ def seed_source(kind: Kind, name: str, store: RawStore) -> SourceSummary:
     if state.get("origin") == "live" or (stored and not state.get("origin")):
         note = "no network: kept the live data stored earlier (demo data never replaces it)"
         logger.info("%s %s: %s", kind, name, note)
-        return SourceSummary(
-            kind=kind,
-            name=name,
-            origin="live",
-            fetched=0,
-            new=0,
-            updated=0,
-            total=len(stored),
-            complete=True,
-            note=note,
-        )
+        return _nothing_seeded(kind, name, "live", len(stored), complete=True, note=note)
     demo_file = store.demo_file(kind, name)
     if not demo_file.is_file():
         note = f"no demo data at {demo_file.relative_to(store.paths.root)}; nothing seeded"
         logger.warning("%s %s: %s", kind, name, note)
-        return SourceSummary(
-            kind=kind,
-            name=name,
-            origin="demo",
-            fetched=0,
-            new=0,
-            updated=0,
-            total=len(stored),
-            complete=False,
-            note=note,
-        )
+        return _nothing_seeded(kind, name, "demo", len(stored), complete=False, note=note)
     rows = _read_demo(kind, demo_file)
     records: dict = {}
     merge(kind, records, rows)  # the demo file alone defines a demo store: stale items go

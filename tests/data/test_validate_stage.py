@@ -14,10 +14,8 @@ from adapterflow.cli import app
 from adapterflow.io import read_json
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare import run_prepare
 from adapterflow.validate import DataValidationError, run_validate
 from tests import rawdata
-from tests.conftest import REPO_ROOT
 
 pytestmark = (
     pytest.mark.slow
@@ -31,13 +29,7 @@ DATASETS = {
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, tiny_model_dir) -> ProjectPaths:
-    paths = ProjectPaths(tmp_path_factory.mktemp("stage"))
-    shutil.copy(REPO_ROOT / "params.yaml", paths.params)
-    rawdata.link_base_model(paths, tiny_model_dir)
-    rawdata.write_github_store(paths, rawdata.github_issues(150))
-    rawdata.write_arxiv_store(paths, [rawdata.paper(n) for n in range(120)])
-    run_prepare(load_params(paths.params).prepare, paths)
-    return paths
+    return rawdata.prepared_project(tmp_path_factory.mktemp("stage"), tiny_model_dir)
 
 
 def _tree_digest(folder) -> dict[str, str]:

@@ -15,23 +15,15 @@ import yaml
 from adapterflow.io import read_jsonl
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare import run_prepare
 from adapterflow.prepare.tasks import SPLITS, get_task
 from adapterflow.validate import frames, suites
 from adapterflow.validate.context import GxRunner
 from tests import rawdata
-from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def healthy(tmp_path_factory, tiny_model_dir) -> ProjectPaths:
-    paths = ProjectPaths(tmp_path_factory.mktemp("healthy"))
-    shutil.copy(REPO_ROOT / "params.yaml", paths.params)
-    rawdata.link_base_model(paths, tiny_model_dir)
-    rawdata.write_github_store(paths, rawdata.github_issues(150))
-    rawdata.write_arxiv_store(paths, [rawdata.paper(n) for n in range(120)])
-    run_prepare(load_params(paths.params).prepare, paths)
-    return paths
+    return rawdata.prepared_project(tmp_path_factory.mktemp("healthy"), tiny_model_dir)
 
 
 @pytest.fixture()

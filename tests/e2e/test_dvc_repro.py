@@ -7,14 +7,13 @@ metrics DVC can show, and a second `dvc repro` that has nothing to do. Slow (a f
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from adapterflow.io import read_json
-from tests.flows.conftest import REPO_ROOT, copy_tree, dvc, init_repo
+from tests.flows.conftest import dvc, make_pipeline_project
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +29,9 @@ OVERRIDES = {
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory, tiny_model_dir) -> Path:
-    root = tmp_path_factory.mktemp("clone") / "project"
-    root.mkdir()
-    for folder in ("adapterflow", "data/demo"):
-        copy_tree(REPO_ROOT / folder, root / folder)
-    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    for section, values in OVERRIDES.items():
-        params[section] |= values
-    params["import"] |= {"base_model": str(tiny_model_dir), "gguf_file": None}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    init_repo(root, root.parent / "remote")
-    return root
+    return make_pipeline_project(
+        tmp_path_factory.mktemp("clone") / "project", tiny_model_dir, OVERRIDES
+    )
 
 
 @pytest.fixture(scope="module")

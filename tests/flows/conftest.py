@@ -130,6 +130,26 @@ def write_params(root: Path, **schedule: object) -> Path:
     return path
 
 
+def make_pipeline_project(root: Path, tiny_model_dir: Path, overrides: dict) -> Path:
+    """A git+DVC copy of the real pipeline (code, dvc.yaml, demo corpus) on the tiny model.
+
+    `overrides` holds test-sized values per params.yaml section; the DVC remote is the folder
+    `dvc-remote` beside `root`.
+    """
+    root.mkdir(parents=True)
+    copy_tree(REPO_ROOT / "adapterflow", root / "adapterflow")
+    copy_tree(REPO_ROOT / "data" / "demo", root / "data" / "demo")
+    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
+    write_params(root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for section, values in overrides.items():
+        params[section] |= values
+    params["import"] |= {"base_model": str(tiny_model_dir), "gguf_file": None}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    init_repo(root, root.parent / "dvc-remote")
+    return root
+
+
 def set_control(root: Path, **values: bool) -> None:
     path = root / "control.json"
     current = json.loads(path.read_text()) if path.exists() else {}

@@ -12,7 +12,7 @@ import yaml
 from adapterflow.io import read_json, read_jsonl, write_jsonl_atomic
 from adapterflow.runlog import read_runs
 from flows.retrain import retrain
-from tests.flows.conftest import REPO_ROOT, copy_tree, dvc, init_repo, write_params
+from tests.flows.conftest import dvc, make_pipeline_project
 
 pytestmark = pytest.mark.slow
 
@@ -26,28 +26,15 @@ OVERRIDES = {
 }  # fmt: skip
 
 
-def _make_project(root: Path, tiny_model_dir: Path) -> Path:
-    root.mkdir(parents=True)
-    copy_tree(REPO_ROOT / "adapterflow", root / "adapterflow")
-    copy_tree(REPO_ROOT / "data" / "demo", root / "data" / "demo")
-    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
-    write_params(root)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for section, values in OVERRIDES.items():
-        params[section] |= values
-    params["import"] |= {"base_model": str(tiny_model_dir), "gguf_file": None}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    init_repo(root, root.parent / "dvc-remote")
-    return root
-
-
 def _run(root: Path):
     return retrain(params_path=root / "params.yaml", return_state=True)
 
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, tiny_model_dir):
-    root = _make_project(tmp_path_factory.mktemp("e2e") / "project", tiny_model_dir)
+    root = make_pipeline_project(
+        tmp_path_factory.mktemp("e2e") / "project", tiny_model_dir, OVERRIDES
+    )
     return root, _run(root)
 
 
