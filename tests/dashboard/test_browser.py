@@ -13,8 +13,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from PIL import Image
 from websockets.sync.client import connect
 
 from dashboard.files import ROOT_ENV
+from tests.processes import free_port, stop_group
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHART_CANVAS = '[data-testid="stVegaLiteChart"] canvas'
 DEADLINE_S = 120  # first start of Streamlit + Chromium on 2 busy cores takes tens of seconds
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str) -> bytes | None:
@@ -75,19 +68,9 @@ def _start(args: list[str], log: Path, env: dict[str, str] | None = None) -> sub
         )
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture()
 def dashboard_url(facts, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, ROOT_ENV: str(facts.root)}
     args = [sys.executable, "-m", "streamlit", "run", "dashboard/streamlit_app.py"]
     args += ["--server.port", str(port), "--server.address", "127.0.0.1"]
@@ -97,7 +80,7 @@ def dashboard_url(facts, tmp_path: Path) -> Iterator[str]:
         _wait_for(f"http://127.0.0.1:{port}/_stcore/health", proc, "streamlit")
         yield f"http://127.0.0.1:{port}/"
     finally:
-        _stop(proc)
+        stop_group(proc, grace_s=10)
 
 
 @pytest.fixture()
@@ -105,7 +88,7 @@ def devtools(tmp_path: Path) -> Iterator[str]:
     """A headless Chromium; yields the websocket URL of its first page."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium); browser test skipped")
-    port = _free_port()
+    port = free_port()
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"]
     args += ["--no-first-run", "--disable-background-networking", "--disable-component-update"]
     args += ["--disable-sync", f"--remote-debugging-port={port}"]
@@ -117,7 +100,7 @@ def devtools(tmp_path: Path) -> Iterator[str]:
         page = next(t for t in targets if t.get("type") == "page")
         yield page["webSocketDebuggerUrl"]
     finally:
-        _stop(proc)
+        stop_group(proc, grace_s=10)
 
 
 class DevTools:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,26 +13,10 @@ import pytest
 from adapterflow.runlog import read_runs
 from flows.deploy import build_deployments
 from tests.flows.conftest import REPO_ROOT, write_params
+from tests.processes import free_port, stop_group
 
 SERVER_START_S = 180  # a fresh SQLite database migrates for ~22 s; more on a loaded 2-core box
 RUN_WAIT_S = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group we started (by its id), SIGKILL it if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _wait_for(predicate, timeout_s: float, what: str, procs: list[subprocess.Popen]) -> None:
@@ -62,7 +44,7 @@ def test_deployments_use_the_crons_and_timezone_of_params(toy_project):
 
 @pytest.mark.slow
 def test_served_retrain_deployment_runs_on_its_schedule(toy_project, tmp_path):
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = dict(os.environ)
     env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api}
@@ -111,5 +93,5 @@ def test_served_retrain_deployment_runs_on_its_schedule(toy_project, tmp_path):
         assert (toy_project / "models" / "adapters" / "t1" / "adapter.txt").exists()
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_group(proc, grace_s=20)
     assert server.returncode is not None
