@@ -110,7 +110,34 @@ def load_base_model(model_dir: Path, method: Method, device: torch.device) -> An
     elif method != "lora":
         raise ModelLoadError(f"unknown method {method!r}; use 'qlora' or 'lora'")
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if method == "qlora":
+        use_reference_4bit_kernels(model)
     model.requires_grad_(False)
     model.eval()
     logger.info("loaded %s base model from %s on %s (%s)", method, model_dir, device, dtype)
     return model
+
+
+def use_reference_4bit_kernels(model: Any) -> int:
+    """Make every bitsandbytes 4-bit layer take the same CPU kernel on every CPU.
+
+    bitsandbytes 0.50 switches a `Linear4bit` to another CPU path on processors with AVX512-BF16
+    the first time it runs in eval mode: it repacks the weight *in place* and rounds the NF4 block
+    scales to bfloat16 (`_convert_weight_packed_for_cpu`). That makes answers depend on the CPU
+    model, makes evaluation (eval mode) differ from training (train mode) on the same weights,
+    changes the frozen base for the rest of a run after the first validation pass, and fails on
+    layers narrower than 64. We switch it off so the gate, `predict` and serving compute what
+    training computed, on any CPU. CUDA layers never take that path.
+
+    Args:
+        model: a model loaded with a bitsandbytes 4-bit quantization config.
+
+    Returns:
+        How many 4-bit layers were switched to the reference kernel.
+    """
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            count += 1
+    return count

@@ -1,0 +1,51 @@
+"""The 4-bit base computes the same way in train and eval mode, on every kind of CPU.
+
+Built from a failure on CPUs with AVX512-BF16: bitsandbytes repacked the tiny model's 32-wide
+layers on the first eval-mode forward and crashed (`shape '[32, 0]' is invalid`). On CPUs without
+that instruction set the same tests take the reference kernel anyway, so they hold on both.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from adapterflow.modeling import load_base_model, load_tokenizer
+from adapterflow.train.data import collate, encode
+from tests.unit.train_fixtures import example
+
+CPU = torch.device("cpu")
+
+
+def _batch(tiny_model_dir):
+    tokenizer = load_tokenizer(tiny_model_dir)
+    return collate([encode(tokenizer, example(i), 512) for i in (3, 8)], tokenizer.pad_token_id)
+
+
+def _logits(model, batch) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def test_narrow_4bit_layers_run_in_eval_mode_with_train_mode_numerics(tiny_model_dir):
+    model = load_base_model(tiny_model_dir, "qlora", CPU)
+    batch = _batch(tiny_model_dir)
+    assert not model.training
+    eval_logits = _logits(model, batch)  # the forward that crashed on AVX512-BF16 CPUs
+    model.train()
+    train_logits = _logits(model, batch)
+    assert torch.equal(eval_logits, train_logits)
+
+
+def test_an_eval_pass_leaves_the_frozen_4bit_weights_as_loaded(tiny_model_dir):
+    model = load_base_model(tiny_model_dir, "qlora", CPU)
+    layers = {n: m for n, m in model.named_modules() if type(m).__name__ == "Linear4bit"}
+    assert layers, "qlora must load 4-bit layers"
+    before = {
+        n: (m.weight.data.clone(), m.weight.quant_state.absmax.clone()) for n, m in layers.items()
+    }
+    _logits(model, _batch(tiny_model_dir))
+    for name, layer in layers.items():
+        weight, absmax = before[name]
+        assert not getattr(layer.weight.quant_state, "packing_format_for_cpu", False), name
+        assert torch.equal(layer.weight.data, weight), name
+        assert torch.equal(layer.weight.quant_state.absmax, absmax), name
