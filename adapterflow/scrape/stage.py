@@ -68,6 +68,7 @@ def run_scrape_source(
     clock = clock or Clock()
     store = RawStore(paths)
     names = list(params.github.repos if kind == "github" else params.arxiv.categories)
+    store.set_configured(kind, names)  # stores of sources no longer listed are not read again
     if params.offline:
         if announce:
             logger.info("%s: %s", kind, OFFLINE_NOTICE)

@@ -2,9 +2,11 @@
 
 Records are merged by key (GitHub: issue number within a repository; arXiv: id without version),
 the newest copy winning, and each file is rewritten atomically, sorted by key, so that an unchanged
-store has unchanged bytes (stable DVC hashes). `state.json` holds per-source cursors, ETags and
-where the data came from (`origin`: "live" or "demo"); it is written after the records, so a crash
-in between only means some records are fetched again, never that a cursor runs ahead of the data.
+store has unchanged bytes (stable DVC hashes). `state.json` holds per-source cursors, ETags,
+where the data came from (`origin`: "live" or "demo") and which sources params.yaml lists now
+(`configured`: the only stores prepare and validate read); it is written after the records, so a
+crash in between only means some records are fetched again, never that a cursor runs ahead of the
+data.
 Not meant to be run directly: `python -m adapterflow scrape` uses it.
 """
 
@@ -118,7 +120,7 @@ class RawStore:
     def _read_state(self) -> dict[str, Any]:
         path = self.paths.raw_state
         if not path.is_file():
-            return {"version": STATE_VERSION, "github": {}, "arxiv": {}}
+            return {"version": STATE_VERSION, "github": {}, "arxiv": {}, "configured": {}}
         try:
             state = read_json(path)
         except ValueError as exc:
@@ -128,7 +130,21 @@ class RawStore:
             ) from exc
         state.setdefault("github", {})
         state.setdefault("arxiv", {})
+        state.setdefault("configured", {})
         return state
+
+    def set_configured(self, kind: Kind, names: Iterable[str]) -> None:
+        """Record which sources of `kind` params.yaml lists now (state.json `configured`).
+
+        `prepare` and `validate` read only these sources' stores: a store left behind by a
+        renamed or dropped repository or category is kept on disk but never read.
+        """
+        with _STATE_LOCK:
+            state = self._read_state()
+            names = list(names)
+            if state["configured"].get(kind) != names:
+                state["configured"][kind] = names
+                write_json_atomic(self.paths.raw_state, state)
 
     def source_state(self, kind: Kind, name: str) -> dict[str, Any]:
         """A copy of one source's state: `origin`, `cursor`, and for GitHub `etag`/`etag_url`."""

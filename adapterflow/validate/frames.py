@@ -19,7 +19,7 @@ from adapterflow.io import read_jsonl
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.labelling import Labeller
-from adapterflow.prepare.raw import raw_dir
+from adapterflow.prepare.raw import store_files
 from adapterflow.prepare.tasks import SPLITS, TaskDefinition
 
 GITHUB_FIELDS = (
@@ -58,8 +58,7 @@ def _text(value: Any) -> str:
 
 def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFrame:
     """One row per stored issue, with derived checks (body_empty, labels_ok, has_mapped_label)."""
-    folder = raw_dir(paths, "github")
-    records = _records(sorted(folder.glob("*.jsonl")) if folder.is_dir() else [])
+    records = _records(store_files(paths, "github"))  # stale stores (renamed repos) left out
     labeller = Labeller(prepare.triage)
     rows = []
     for rec in records:
@@ -87,8 +86,7 @@ def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFram
 
 def raw_arxiv_frame(paths: ProjectPaths) -> pd.DataFrame:
     """One row per stored paper, with derived checks (primary_listed, missing_fields)."""
-    folder = raw_dir(paths, "arxiv")
-    records = _records(sorted(folder.glob("*.jsonl")) if folder.is_dir() else [])
+    records = _records(store_files(paths, "arxiv"))
     rows = []
     for rec in records:
         primary = rec.get("primary_category")

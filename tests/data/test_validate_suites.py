@@ -97,7 +97,10 @@ def test_unknown_label_value_fails_syntax_and_semantics(paths):
     train = paths.task_split("triage", "train")
     target = '{"severity": "medium", "component": "sound", "reproducibility": "always"}'
     _rewrite(
-        train, lambda r: r["messages"][2].update(content=target) if r["id"].endswith("#2") else None
+        train,
+        lambda r: (
+            r["messages"][2].update(content=target) if r["meta"]["ref"].endswith("#2") else None
+        ),
     )
     failed = _failed(_validate(paths, "triage_train"))
     assert ("expect_column_values_to_be_in_set", "component") in failed  # semantics
