@@ -47,6 +47,8 @@ class GithubScrapeParams(Section):
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
     max_rate_limit_wait_s: float = Field(ge=0)
+    secondary_rate_limit_wait_s: float = Field(ge=0)
+    overlap_s: float = Field(ge=0)
     max_response_mb: float = Field(gt=0)
 
     @field_validator("repos")
@@ -72,6 +74,9 @@ class ArxivScrapeParams(Section):
     timeout_s: float = Field(gt=0)
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
+    rate_limit_wait_s: float = Field(ge=0)
+    max_rate_limit_wait_s: float = Field(ge=0)
+    overlap_s: float = Field(ge=0)
     max_response_mb: float = Field(gt=0)
 
     @field_validator("categories")

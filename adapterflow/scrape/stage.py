@@ -18,8 +18,14 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.scrape import arxiv, github
 from adapterflow.scrape.demo import seed_source
 from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
-from adapterflow.scrape.store import RawStore
-from adapterflow.scrape.summary import Kind, KindResult, ScrapeSummary, SourceSummary
+from adapterflow.scrape.store import RawStore, valid_text
+from adapterflow.scrape.summary import (
+    FAILED_PREFIX,
+    Kind,
+    KindResult,
+    ScrapeSummary,
+    SourceSummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +106,13 @@ def run_scrape_source(
                 logger.error("%s %s failed: %s", kind, name, exc)
                 failures.append(f"{kind} {name}: {exc}")
                 sources.append(_failed(kind, name, store, str(exc)))
+            except Exception as exc:  # noqa: BLE001 — one source's bug never stops the others
+                # Anything unforeseen (a disk error, a bug on odd data) ends as a ScrapeError
+                # naming the source; what was stored before it stays, the other sources run.
+                message = f"unexpected {type(exc).__name__}: {exc}"
+                logger.exception("%s %s failed: %s", kind, name, message)
+                failures.append(f"{kind} {name}: {message}")
+                sources.append(_failed(kind, name, store, message))
     result = KindResult(kind=kind, offline=bool(fallback), fallback=fallback, sources=sources)
     if failures:
         raise ScrapeFailed("; ".join(failures), result)
@@ -107,7 +120,11 @@ def run_scrape_source(
 
 
 def _failed(kind: Kind, name: str, store: RawStore, message: str) -> SourceSummary:
-    origin = store.source_state(kind, name).get("origin", "live")
+    try:
+        origin = store.source_state(kind, name).get("origin", "live")
+        total = len(store.load(kind, name))
+    except Exception:  # noqa: BLE001 — the store itself is unreadable: still report the failure
+        origin, total = "live", 0
     return SourceSummary(
         kind=kind,
         name=name,
@@ -115,18 +132,24 @@ def _failed(kind: Kind, name: str, store: RawStore, message: str) -> SourceSumma
         fetched=0,
         new=0,
         updated=0,
-        total=len(store.load(kind, name)),
+        total=total,
         complete=False,
-        note=f"failed: {message}",
+        note=valid_text(f"{FAILED_PREFIX}{message}"),
     )
 
 
 def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> ScrapeSummary:
     """Write `reports/scrape/summary.json` (format: docs/ARTIFACTS.md) from the kinds' results."""
+    sources = [s for r in results for s in r.sources]
     summary = ScrapeSummary(
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         offline=any(r.offline for r in results),
-        sources=[s for r in results for s in r.sources],
+        sources=sources,
+        failed={
+            f"{s.kind} {s.name}": s.note.removeprefix(FAILED_PREFIX)
+            for s in sources
+            if s.note.startswith(FAILED_PREFIX)
+        },
     )
     write_json_atomic(paths.report_dir("scrape") / "summary.json", summary.model_dump(mode="json"))
     return summary
