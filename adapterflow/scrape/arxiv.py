@@ -263,7 +263,7 @@ def scrape_category(
                 reply = fetcher.get(params.api_url, params=query)
             except RateLimited as exc:
                 run.notes.append(str(exc))
-                logger.warning("arXiv %s: %s", category, exc)
+                logger.warning("%s (category %s)", exc, category)
                 break
             if reply.status != 200:
                 raise ScrapeError(

@@ -280,7 +280,7 @@ def scrape_repo(
             except RateLimited as exc:
                 tally.complete = False
                 tally.notes.append(str(exc))
-                logger.warning("GitHub %s: %s", repo, exc)
+                logger.warning("%s (repository %s)", exc, repo)
                 break
             if reply.status == 304 and tally.pages == 0:
                 tally.notes.append("not modified since the last run (ETag)")
