@@ -286,6 +286,7 @@ class TriagePrepareParams(Section):
     label_maps: dict[str, dict[str, dict[str, str]]]
     keyword_rules: dict[str, tuple[KeywordRule, ...]]
     keyword_title_first: tuple[str, ...]
+    template_fields: dict[str, tuple[str, ...]]
     defaults: dict[str, str]
 
     @model_validator(mode="after")
@@ -315,6 +316,14 @@ class TriagePrepareParams(Section):
         if unknown:
             raise ValueError(
                 f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}"
+            )
+        unknown = [f for f in self.template_fields if f not in vocab]
+        if unknown or not all(
+            all(n.strip() for n in names) for names in self.template_fields.values()
+        ):
+            raise ValueError(
+                f"prepare.triage.template_fields names unknown fields {unknown} or an empty "
+                f"template name; use some of {list(vocab)}, each with names like 'Reproducible'"
             )
         missing = [f for f in vocab if f not in self.defaults]
         if missing:

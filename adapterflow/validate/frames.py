@@ -40,7 +40,7 @@ ARXIV_FIELDS = (
 )  # fmt: skip
 META_FIELDS = ("source", "item_id", "created_at", "split", "input_tokens", "provenance")
 ROLES = ["system", "user", "assistant"]
-_PROVENANCE = re.compile(r"^(label:.+|keyword:.+|field:.+|default)$")
+_PROVENANCE = re.compile(r"^(label:.+|template:.+|keyword:.+|field:.+|default)$")
 
 
 def _records(files: list[Any]) -> list[dict[str, Any]]:
