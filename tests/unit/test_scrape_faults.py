@@ -179,6 +179,22 @@ def test_an_unexpected_error_in_one_source_is_named_and_the_rest_and_summary_sti
     assert _numbers(project, "o__b.jsonl") == [1, 2] and len(_arxiv_ids(project)) == 2
 
 
+def test_a_corrupt_state_file_fails_every_source_by_name_and_the_summary_is_still_written(
+    project,
+):
+    project.raw.mkdir(parents=True)
+    project.raw_state.write_text('{"github": {"o/r": ', encoding="utf-8")  # cut off mid-write
+    with (
+        ReplayServer(FakeGitHub({"o/r": _issues(2)})) as gh,
+        ReplayServer(FakeArxiv(_papers(2))) as ax,
+        pytest.raises(ScrapeError, match="state.json is not valid JSON"),
+    ):
+        run_scrape(scrape_params(gh.url, ax.url), project, clock=Sleeps().clock())
+    report = read_json(project.report_dir("scrape") / "summary.json")
+    assert set(report["failed"]) == {"github o/r", "arxiv cs.LG"}
+    assert all("dvc checkout data/raw" in why for why in report["failed"].values())
+
+
 def test_an_unparseable_arxiv_page_fails_only_its_category(project):
     fake = FakeArxiv(_papers(3) + _papers(2, "cs.AI"))
 
