@@ -39,8 +39,8 @@ from adapterflow.scrape.http import (
     Reply,
     ScrapeError,
     Throttle,
-    retry_after_s,
 )
+from adapterflow.scrape.ratelimit import arxiv_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
 from adapterflow.scrape.summary import SourceSummary
 
@@ -63,11 +63,7 @@ def make_client(params: ArxivScrapeParams) -> httpx.Client:
 
 def make_fetcher(client: httpx.Client, params: ArxivScrapeParams, clock: Clock) -> Fetcher:
     def refusal(reply: Reply, attempt: int) -> float | None:
-        # arXiv answers "Rate exceeded." with 429 and, in practice, no Retry-After.
-        if reply.status != 429:
-            return None
-        asked = retry_after_s(reply.headers.get("retry-after"), clock)
-        return asked if asked is not None else params.rate_limit_wait_s * 2 ** (attempt - 1)
+        return arxiv_wait(reply, attempt, params.rate_limit_wait_s, clock)
 
     return Fetcher(
         client,

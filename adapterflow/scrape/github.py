@@ -11,11 +11,9 @@ never passes what was stored.
 
 Pull requests are dropped: an item is a pull request when its `pull_request` object carries a
 non-null `url` (older listings put a `pull_request` key with null URLs on every plain issue).
-Malformed items are skipped one by one and counted. Rate limits follow GitHub's documented rules:
-`Retry-After` when present; else, with `X-RateLimit-Remaining: 0`, until `X-RateLimit-Reset`; else
-(a secondary limit: 429, or 403 saying "rate limit") at least `secondary_rate_limit_wait_s`,
-doubling per retry; a wait above `max_rate_limit_wait_s` stops the repository cleanly with its
-cursor kept. `If-None-Match` is sent when the last answer was a single page, and `GITHUB_TOKEN` is
+Malformed items are skipped one by one and counted. Rate limits follow GitHub's documented rules
+(ratelimit.py); a wait above `max_rate_limit_wait_s` stops the repository cleanly with its cursor
+kept. `If-None-Match` is sent when the last answer was a single page, and `GITHUB_TOKEN` is
 used when set without ever logging or storing it. Run via `python -m adapterflow scrape`.
 """
 
@@ -34,13 +32,13 @@ import httpx
 from tqdm import tqdm
 
 from adapterflow.params import GithubScrapeParams
-from adapterflow.scrape.http import Clock, Fetcher, RateLimited, Reply, ScrapeError, retry_after_s
+from adapterflow.scrape.http import Clock, Fetcher, RateLimited, Reply, ScrapeError
+from adapterflow.scrape.ratelimit import github_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
 from adapterflow.scrape.summary import SourceSummary
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_MARGIN_S = 1.0  # GitHub's reset second and ours may differ slightly
 KEYSET_OVERLAP = timedelta(seconds=1)  # `since` may be exclusive: re-ask the last second too
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -90,7 +88,7 @@ def make_client(params: GithubScrapeParams) -> httpx.Client:
 
 def make_fetcher(client: httpx.Client, params: GithubScrapeParams, clock: Clock) -> Fetcher:
     def refusal(reply: Reply, attempt: int) -> float | None:
-        return rate_limit_wait(reply, attempt, params, clock)
+        return github_wait(reply, attempt, params.secondary_rate_limit_wait_s, clock)
 
     return Fetcher(
         client,
@@ -102,32 +100,6 @@ def make_fetcher(client: httpx.Client, params: GithubScrapeParams, clock: Clock)
         refusal=refusal,
         max_wait_s=params.max_rate_limit_wait_s,
     )
-
-
-def rate_limit_wait(
-    reply: Reply, attempt: int, params: GithubScrapeParams, clock: Clock
-) -> float | None:
-    """Seconds to wait before retrying `reply`, or None when it is not a rate-limit answer.
-
-    GitHub's documented rules ("Rate limits for the REST API", best practices): obey
-    `Retry-After`; else when `X-RateLimit-Remaining` is 0 wait until `X-RateLimit-Reset` (epoch
-    seconds; unknown -> inf); else a secondary limit (any 429, or a 403 whose message names a rate
-    limit) waits at least a minute (`secondary_rate_limit_wait_s`), doubling per retry. A 403
-    without any of these is a real refusal (no access) and is not retried.
-    """
-    if reply.status not in (403, 429):
-        return None
-    asked = retry_after_s(reply.headers.get("retry-after"), clock)
-    if asked is not None:
-        return asked
-    if reply.headers.get("x-ratelimit-remaining", "").strip() == "0":
-        reset = reply.headers.get("x-ratelimit-reset", "").strip()
-        if not reset.isdigit():
-            return float("inf")  # exhausted with no reset time: cannot know how long to wait
-        return max(0.0, int(reset) - clock.time() + RATE_LIMIT_MARGIN_S)
-    if reply.status == 429 or "rate limit" in reply.body[:2000].decode("utf-8", "replace").lower():
-        return params.secondary_rate_limit_wait_s * 2 ** (attempt - 1)
-    return None
 
 
 def is_pull_request(item: dict[str, Any]) -> bool:
