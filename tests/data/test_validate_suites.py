@@ -265,3 +265,18 @@ def test_an_example_with_a_null_meta_value_fails_its_split(paths):
     failed = _failed(_validate(paths, "triage_train"))
     assert ("expect_column_values_to_not_be_null", "input_tokens") in failed
     assert ("expect_column_values_to_be_in_set", "missing_meta") in failed
+
+
+def test_the_store_of_a_renamed_repository_is_not_validated_once_params_drop_it(paths):
+    # The old name's store repeats the same issues (same GitHub ids): read, it would break the
+    # unique-id check; the scrape stage recorded that params list only the current names.
+    current = sorted(f.name for f in paths.raw_github.glob("*.jsonl"))
+    stale = [dict(i, repo="minetest/minetest") for i in read_jsonl(paths.raw_github / current[0])]
+    rawdata.write_github_store(paths, stale)
+    assert ("expect_column_values_to_be_unique", "id") in _failed(_validate(paths, "raw_github"))
+    state = {"version": 1, "github": {}, "arxiv": {}, "configured": {"github": []}}
+    state["configured"]["github"] = [name.replace("__", "/")[:-6] for name in current]
+    paths.raw_state.write_text(json.dumps(state), encoding="utf-8")
+    report = _validate(paths, "raw_github")
+    assert report["success"], _failed(report)
+    assert report["rows"] == sum(len(list(read_jsonl(paths.raw_github / n))) for n in current)
