@@ -81,7 +81,7 @@ def _template_pattern(name: str) -> re.Pattern[str]:
     name = re.escape(name)
     inline = r":[ \t*_]*(?P<inline>\S[^\n]*)"
     form = r"[ \t]*\n\s*(?P<form>[^\n]+)"
-    return re.compile(rf"(?im)^[ \t>*_#]*{name}[ \t*_]*(?:{inline}|{form})")
+    return re.compile(rf"(?im)^[ \t>*_#+-]*{name}[ \t*_]*(?:{inline}|{form})")
 
 
 class Labeller:

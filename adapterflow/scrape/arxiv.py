@@ -83,6 +83,32 @@ def _text(element: Element | None) -> str:
     return " ".join((element.text or "").split()) if element is not None else ""
 
 
+# Characters XML 1.0 forbids (controls, lone surrogates, U+FFFE/FFFF), raw or as references: one
+# of them in one abstract would make the whole page unparseable, so each becomes U+FFFD first.
+_BAD_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]+)|([0-9]+));")
+
+
+def _xml_char_ok(code: int) -> bool:
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or (0x10000 <= code <= 0x10FFFF)
+    )
+
+
+def valid_xml(body: bytes) -> bytes:
+    """`body` as UTF-8 with every character XML forbids (raw or a `&#...;` reference) -> U+FFFD."""
+    text = _BAD_XML_CHAR.sub("\ufffd", body.decode("utf-8", "replace"))
+
+    def ref(match: re.Match[str]) -> str:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        return match[0] if _xml_char_ok(code) else "\ufffd"
+
+    return _CHAR_REF.sub(ref, text).encode("utf-8")
+
+
 def parse_feed(body: bytes, what: str) -> tuple[list[dict[str, Any]], int | None]:
     """Parse one Atom page safely.
 
@@ -98,7 +124,7 @@ def parse_feed(body: bytes, what: str) -> tuple[list[dict[str, Any]], int | None
     """
     try:
         # forbid_dtd: an Atom feed never needs one, and refusing it stops entity bombs outright.
-        root = SafeET.fromstring(body, forbid_dtd=True)
+        root = SafeET.fromstring(valid_xml(body), forbid_dtd=True)
     except defusedxml.DefusedXmlException as exc:
         raise ScrapeError(
             f"arXiv response for {what} declares a DTD or entities ({type(exc).__name__}); refused "

@@ -157,8 +157,10 @@ def _check(reply: Reply, repo: str) -> list[Any]:
             f"{reply.body[:200].decode('utf-8', 'replace')!r}"
         )
     try:
-        items = json.loads(reply.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # Bytes that are no UTF-8 (a body cut mid-character upstream) become U+FFFD in their
+        # item instead of costing the whole page.
+        items = json.loads(reply.body.decode("utf-8", "replace"))
+    except json.JSONDecodeError as exc:
         raise ScrapeError(
             f"GitHub sent malformed JSON for {repo} ({exc}); "
             "nothing stored was changed — run again later"

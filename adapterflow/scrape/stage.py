@@ -96,7 +96,18 @@ def run_scrape_source(
     fallback = ""
     module = github if kind == "github" else arxiv
     section = params.github if kind == "github" else params.arxiv
-    with module.make_client(section) as client:
+    try:
+        client = module.make_client(section)
+    except Exception as exc:  # noqa: BLE001 — e.g. a GITHUB_TOKEN a header cannot carry
+        # Only the type: the message could quote the token.
+        why = f"cannot set up the HTTP client ({type(exc).__name__}); check GITHUB_TOKEN"
+        logger.error("%s: %s", kind, why)
+        failures = [f"{kind} {name}: {why}" for name in names]
+        sources = [_failed(kind, name, store, why) for name in names]
+        raise ScrapeFailed(
+            "; ".join(failures), KindResult(kind=kind, offline=False, fallback="", sources=sources)
+        ) from None
+    with client:
         fetcher = module.make_fetcher(client, section, clock)
         for index, name in enumerate(names):
             scrape_one = (

@@ -266,6 +266,11 @@ def test_code_never_decides_a_label(labeller, body):
             "sometimes",
         ),
         ("Frequency: rarely\n\nIt happens every time I alt-tab.", "reproducibility", "rare"),
+        (
+            "- Reproducible: 100%\n- Platform: Linux\n\nIt sometimes lags.",
+            "reproducibility",
+            "always",
+        ),
         ("Severity: minor\n\nThe label text is cut.", "severity", "low"),
         ("Component: Audio\n\nThe shader editor freezes.", "component", "audio"),
     ],

@@ -20,6 +20,7 @@ from tests.replay_server import (
     FakeGitHub,
     ReplayServer,
     Reply,
+    atom_entry,
     atom_feed,
     issue,
     paper,
@@ -200,8 +201,7 @@ def test_an_unparseable_arxiv_page_fails_only_its_category(project):
 
     def handler(request):
         if request.query["search_query"] == "cat:cs.AI":
-            # XML cannot carry a lone surrogate, not even as a character reference
-            return Reply(200, atom_feed(["<entry><title>half &#xD83D; emoji</title></entry>"], 1))
+            return Reply(200, atom_feed(["<entry><title>cut off</entry>"], 1))  # not XML
         return fake(request)
 
     with ReplayServer(handler) as server:
@@ -515,3 +515,35 @@ def test_recorded_pages_are_unaffected_by_the_pull_request_rule(project, real_da
         _github(server.url, project)
     expected = sorted(i["number"] for i in items if not i.get("pull_request"))
     assert _numbers(project) == expected and len(expected) == 21
+
+
+def test_bytes_that_are_no_utf8_cost_only_their_characters_not_the_page(project):
+    body = json.dumps(_issues(3)).encode().replace(b'"text"', b'"caf\xe9 \xff"', 1)
+    with ReplayServer(lambda request: Reply(200, body, JSON)) as server:
+        _github(server.url, project)
+    stored = list(read_jsonl(project.raw_github / "o__r.jsonl"))
+    assert [r["number"] for r in stored] == [1, 2, 3] and stored[0]["body"] == "caf\ufffd \ufffd"
+
+
+def test_characters_xml_forbids_cost_only_themselves_not_the_arxiv_page(project):
+    papers = _papers(3)
+    papers[0]["title"] = "Half an emoji @REF@ in a title"
+    papers[1]["abstract"] = "A form feed \x0c in an abstract"
+    feed = atom_feed([atom_entry(p) for p in reversed(papers)], 3).replace(b"@REF@", b"&#xD83D;")
+    with ReplayServer(lambda request: Reply(200, feed)) as server:
+        result = _arxiv(server.url, project).sources[0]
+    stored = {r["id"]: r for r in read_jsonl(project.raw_arxiv / "cs.LG.jsonl")}
+    assert result.complete and len(stored) == 3
+    assert stored["2501.00000"]["title"] == "Half an emoji \ufffd in a title"
+    assert stored["2501.00001"]["abstract"] == "A form feed \ufffd in an abstract"
+
+
+def test_a_token_no_header_can_carry_fails_github_by_name_without_showing_it(project, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_s\u00e9cret")
+    with (
+        ReplayServer(FakeGitHub({"o/r": _issues(2)})) as gh,
+        ReplayServer(FakeArxiv(_papers(2))) as ax,
+        pytest.raises(ScrapeError, match="github o/r: cannot set up the HTTP client") as err,
+    ):
+        run_scrape(scrape_params(gh.url, ax.url), project, clock=Sleeps().clock())
+    assert "s\u00e9cret" not in str(err.value) and len(_arxiv_ids(project)) == 2
