@@ -276,12 +276,17 @@ def scrape_repo(
                 tally.notes.append(
                     f"stopped at max_issues_per_repo={params.max_issues_per_repo}; next run goes on"
                 )
+                # Keep the page a prefix of the list, so the cursor passes nothing unseen.
+                last = fresh[-1]["updated_at"] if fresh else ""
+                issues = [i for i in issues if i["updated_at"] <= last]
             tally.seen.update(i["number"] for i in fresh)
-            counts = merge("github", records, fresh)
+            # Issues seen earlier this run come again in the overlap, or edited since: merge
+            # keeps the newest copy; only new numbers count against the cap.
+            counts = merge("github", records, issues)
             tally.new, tally.updated = tally.new + counts.new, tally.updated + counts.updated
             store.save("github", repo, records)  # first the data, then the cursor that covers it
             _save_state(store, repo, records, reply, tally, url, first_url)
-            bar.update(len(fresh))
+            bar.update(len(fresh))  # distinct issues
             headers = None
     total = len(store.load("github", repo)) if from_demo else len(records)
     result = tally.summary(repo, "demo" if from_demo else "live", total)

@@ -432,6 +432,8 @@ def test_an_issue_edited_between_pages_shifts_nothing_out_of_sight(project, sinc
     with ReplayServer(handler) as server:
         first = _github(server.url, project).sources[0]
         assert _numbers(project) == list(range(1, 251))  # nothing skipped in the run itself
+        edited = {r["number"]: r["title"] for r in read_jsonl(project.raw_github / "o__r.jsonl")}
+        assert edited[5] == "edited"  # and the edit itself came at the end of the same run
         # between the runs issue 120 is edited, during the second run issue 7
         edits = {0: (120, "2025-03-02T00:00:00Z"), 1: (7, "2025-03-03T00:00:00Z")}
         server.handler = _edit_between_pages(fake, "o/r", edits)
