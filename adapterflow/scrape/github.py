@@ -7,7 +7,8 @@ page number: each next request asks again with `since` = the last update time se
 second), so an issue edited between two requests (which moves it to the end of the list) cannot
 shift another one out of sight; `Link: rel="next"` is followed only when a whole page shares one
 second. The overlap is absorbed by deduplication, and the cursor (the newest stored `updated_at`)
-never passes what was stored.
+never passes what was stored. A run is complete only when the list ends (no next link); an empty
+page that still links on ends the run incomplete, cursor kept.
 
 Pull requests are dropped: an item is a pull request when its `pull_request` object carries a
 non-null `url` (older listings put a `pull_request` key with null URLs on every plain issue).
@@ -267,6 +268,14 @@ def scrape_repo(
                 logger.info("GitHub %s: live data replaces the %d demo issues", repo, demo_count)
                 from_demo = False
             url, query = _next_request(reply, items, base, params, since)
+            if url and not items:
+                # Following the page link now would skip whatever this page should have held.
+                tally.complete = False
+                tally.notes.append(
+                    f"page {tally.pages} came back empty although a next page is linked; "
+                    "stopped, cursor kept — the next run asks again"
+                )
+                break
             since = query["since"] if query else since
             fresh = [i for i in issues if i["number"] not in tally.seen]
             room = params.max_issues_per_repo - len(tally.seen)

@@ -446,6 +446,27 @@ def test_an_issue_edited_between_pages_shifts_nothing_out_of_sight(project, sinc
     assert stored[7]["title"] == "Issue 7"
 
 
+@pytest.mark.parametrize("keep", [60, 0], ids=["short-page", "empty-page"])
+def test_a_short_or_empty_github_page_that_still_links_on_loses_nothing(project, keep):
+    fake = FakeGitHub({"o/r": _issues(250)})
+    cut = [True]
+
+    def handler(request):
+        reply = fake(request)
+        if cut and len(server.requests) == 2:  # the second page comes back cut, Link kept
+            cut.clear()
+            reply.body = json.dumps(json.loads(reply.body)[:keep]).encode()
+        return reply
+
+    with ReplayServer(handler) as server:
+        first = _github(server.url, project).sources[0]
+        second = _github(server.url, project).sources[0]
+    # a short page proves nothing is missing (the next request starts after its last issue);
+    # an empty one proves nothing at all: the run stops short and the next one fills the gap
+    assert first.complete == bool(keep) and second.complete
+    assert _numbers(project) == list(range(1, 251))
+
+
 def test_issues_sharing_one_second_across_a_page_boundary_are_all_fetched(project):
     items = [issue(k, "2025-01-01T00:00:00Z") for k in range(1, 151)] + _issues(20, start=151)
     with ReplayServer(FakeGitHub({"o/r": items})) as server:
