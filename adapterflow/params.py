@@ -47,6 +47,8 @@ class GithubScrapeParams(Section):
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
     max_rate_limit_wait_s: float = Field(ge=0)
+    secondary_rate_limit_wait_s: float = Field(ge=0)
+    overlap_s: float = Field(ge=0)
     max_response_mb: float = Field(gt=0)
 
     @field_validator("repos")
@@ -72,6 +74,9 @@ class ArxivScrapeParams(Section):
     timeout_s: float = Field(gt=0)
     max_retries: int = Field(ge=0)
     backoff_s: float = Field(ge=0)
+    rate_limit_wait_s: float = Field(ge=0)
+    max_rate_limit_wait_s: float = Field(ge=0)
+    overlap_s: float = Field(ge=0)
     max_response_mb: float = Field(gt=0)
 
     @field_validator("categories")
@@ -281,6 +286,7 @@ class TriagePrepareParams(Section):
     label_maps: dict[str, dict[str, dict[str, str]]]
     keyword_rules: dict[str, tuple[KeywordRule, ...]]
     keyword_title_first: tuple[str, ...]
+    template_fields: dict[str, tuple[str, ...]]
     defaults: dict[str, str]
 
     @model_validator(mode="after")
@@ -310,6 +316,14 @@ class TriagePrepareParams(Section):
         if unknown:
             raise ValueError(
                 f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}"
+            )
+        unknown = [f for f in self.template_fields if f not in vocab]
+        if unknown or not all(
+            all(n.strip() for n in names) for names in self.template_fields.values()
+        ):
+            raise ValueError(
+                f"prepare.triage.template_fields names unknown fields {unknown} or an empty "
+                f"template name; use some of {list(vocab)}, each with names like 'Reproducible'"
             )
         missing = [f for f in vocab if f not in self.defaults]
         if missing:

@@ -18,7 +18,9 @@ from adapterflow.scrape import KindResult, ScrapeError, run_scrape_source
 
 # The scrapers retry each request themselves and raise ScrapeError once they give up; these
 # messages mark a failure worth a later, whole-source retry (rate limits, 5xx, timeouts, drops).
-TRANSIENT = re.compile(r"HTTP (403|429|5\d\d)|timed out|cannot connect|connection broke")
+TRANSIENT = re.compile(
+    r"HTTP (403|429|5\d\d)|timed out|cannot connect|connection broke|undecodable body|rate limited"
+)
 
 
 def transient_failure(task: Task, task_run: TaskRun, state: State) -> bool:

@@ -11,7 +11,15 @@ from adapterflow.params import Params, load_params
 from adapterflow.paths import ProjectPaths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+# ../shared/data/real next to the checkout; a git worktree one level deeper finds the same folder.
+REAL_DATA = next(
+    (
+        up / "shared" / "data" / "real"
+        for up in REPO_ROOT.parents
+        if (up / "shared" / "data" / "real").is_dir()
+    ),
+    REPO_ROOT.parent / "shared" / "data" / "real",
+)
 
 
 @pytest.fixture(scope="session")

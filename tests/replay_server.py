@@ -55,6 +55,7 @@ class Reply:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False  # close the connection without any answer
+    raw: bytes | None = None  # written to the socket as is (a broken status line or headers)
     chunked: bool = False  # no Content-Length: the client only learns the size by reading
 
 
@@ -100,6 +101,10 @@ class ReplayServer:
                 )
                 server.requests.append(request)
                 reply = server.handler(request)
+                if reply.raw is not None:
+                    self.close_connection = True
+                    self.wfile.write(reply.raw)
+                    return
                 if reply.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -179,8 +184,9 @@ def issue(
 class FakeGitHub:
     """GitHub's `GET /repos/{owner}/{repo}/issues` over in-memory issues (sort=updated asc)."""
 
-    def __init__(self, repos: dict[str, list[dict]]) -> None:
+    def __init__(self, repos: dict[str, list[dict]], *, since_exclusive: bool = False) -> None:
         self.repos = repos
+        self.since_exclusive = since_exclusive  # `since` as "after", not "at or after"
         self.ids = {repo: 4000 + i for i, repo in enumerate(repos)}
         self.base_url = ""  # set from the first request's Host header
 
@@ -202,7 +208,12 @@ class FakeGitHub:
         per_page = int(request.query.get("per_page", "30"))
         page = int(request.query.get("page", "1"))
         items = sorted(
-            (i for i in self.repos[repo] if i["updated_at"] >= since),
+            (
+                i
+                for i in self.repos[repo]
+                if i["updated_at"] > since
+                or (i["updated_at"] == since and not self.since_exclusive)
+            ),
             key=lambda i: (i["updated_at"], i["number"]),
         )
         chunk = items[(page - 1) * per_page : page * per_page]
@@ -327,6 +338,8 @@ def scrape_params(
                 "max_retries": 2,
                 "backoff_s": 0.01,
                 "max_rate_limit_wait_s": 10,
+                "secondary_rate_limit_wait_s": 0.05,
+                "overlap_s": 0,
                 "max_response_mb": 5,
                 **(github or {}),
             },
@@ -339,6 +352,9 @@ def scrape_params(
                 "timeout_s": 5,
                 "max_retries": 2,
                 "backoff_s": 0.01,
+                "rate_limit_wait_s": 0.05,
+                "max_rate_limit_wait_s": 10,
+                "overlap_s": 0,
                 "max_response_mb": 5,
                 **(arxiv or {}),
             },

@@ -21,7 +21,7 @@ from adapterflow.prepare.normalise import (
     normalise_text,
     trim_to_tokens,
 )
-from adapterflow.prepare.raw import github_item_id
+from adapterflow.prepare.raw import github_item_id, github_ref
 from adapterflow.prepare.split import assign_split, sample_ids
 from adapterflow.prepare.tasks import TaskDefinition
 
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 class Candidate:
     """One raw item turned into input + target, before dedup, sampling and splitting."""
 
-    item_id: str
+    item_id: str  # the split key: GitHub's numeric issue id, arXiv's base id
+    ref: str  # readable: "owner/name#number" or the arXiv id
     source: str
     created_at: str
+    updated: str  # which copy wins when two stores hold the same item (renamed repository)
     text: str
     target: dict[str, str]
     provenance: dict[str, str]
@@ -63,8 +65,10 @@ def _triage_candidates(
         labels = labeller.label(issue["repo"], list(issue["labels"]), title, body)
         yield Candidate(
             item_id=github_item_id(issue),
+            ref=github_ref(issue),
             source=issue["repo"],
             created_at=issue["created_at"],
+            updated=issue["updated_at"],
             text=task.build_input({"title": title, "body": body}),  # the builder predict uses too
             target=labels.values,
             provenance=labels.provenance,
@@ -85,8 +89,10 @@ def _papers_candidates(
             continue
         yield Candidate(
             item_id=paper["id"],
+            ref=paper["id"],
             source=paper["primary_category"],
             created_at=paper["published"],
+            updated=f"{paper['version']:06d} {paper['updated']}",
             text=task.build_input({"abstract": abstract}),
             target={"title": title, "primary_category": paper["primary_category"]},
             provenance={"title": "field:title", "primary_category": "field:primary_category"},
@@ -97,12 +103,14 @@ _CANDIDATES = {"triage": _triage_candidates, "papers": _papers_candidates}
 
 
 def _dedupe(candidates: list[Candidate], dropped: Counter[str]) -> list[Candidate]:
-    """One candidate per item id, then one per input text (the oldest item keeps it)."""
+    """One candidate per item id (the newest copy), then one per input text (the oldest item)."""
     by_id: dict[str, Candidate] = {}
-    for cand in candidates:  # scrape already dedupes; a repeat here keeps the last record read
-        if cand.item_id in by_id:
+    for cand in candidates:  # scrape dedupes per store; two stores can hold one item (a rename)
+        old = by_id.get(cand.item_id)
+        if old is not None:
             dropped["duplicate_id"] += 1
-        by_id[cand.item_id] = cand
+        if old is None or (cand.updated, cand.ref) >= (old.updated, old.ref):
+            by_id[cand.item_id] = cand
     by_text: dict[str, Candidate] = {}
     for cand in sorted(by_id.values(), key=lambda c: (c.created_at, c.item_id)):
         key = " ".join(cand.text.casefold().split())
@@ -155,6 +163,7 @@ def build_examples(
         meta = {
             "source": cand.source,
             "item_id": cand.item_id,
+            "ref": cand.ref,
             "created_at": cand.created_at,
             "split": split,
             "input_tokens": input_tokens,

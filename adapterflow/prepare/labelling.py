@@ -4,11 +4,18 @@ Precedence per field (severity, component, reproducibility):
 1. human labels: the repository's label map in params.yaml (`prepare.triage.label_maps`); map
    entries are tried in the order written, the first label the issue carries wins
    -> provenance "label:<label name>";
-2. keyword rules (`prepare.triage.keyword_rules`): rules in order, keywords matched as whole words,
+2. an explicit template field (`prepare.triage.template_fields`): a "Reproducible: Always" line or
+   an issue-form section ("### Reproducible" then "Always"), its value read with the field's
+   keyword rules -> "template:<field name>";
+3. keyword rules (`prepare.triage.keyword_rules`): rules in order, keywords matched as whole words,
    case-insensitive (a trailing `*` matches any word ending: `crash*`), in the title and normalised
    body; fields listed in `keyword_title_first` look at the title alone first and read the body
    only when the title matches nothing -> "keyword:<keyword>";
-3. the documented default (`prepare.triage.defaults`) -> "default".
+4. the documented default (`prepare.triage.defaults`) -> "default".
+
+Only prose decides: URLs, HTML tags, image placeholders, code blocks and inline code are removed
+before matching (a screenshot's `https://` is no network issue), and a keyword never matches inside
+an identifier, flag or path (`-Wformat-security`, `/security/`, `AudioServer.play`).
 
 Provenance lets the dashboard and validate show how much of the data humans labelled.
 """
@@ -38,12 +45,43 @@ def provenance_kind(provenance: str) -> str:
     return provenance.split(":", 1)[0]
 
 
+# What is not prose: fenced code (as normalise.py writes it, or raw), inline code, URLs, HTML tags,
+# markdown images and the "[image: ...]" placeholders normalise.py leaves for them.
+_NOT_PROSE = re.compile(
+    r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)"  # fenced code block (unclosed: to the end)
+    r"|`[^`\n]*`"  # inline code
+    r"|!\[[^\]]*\]\([^)]*\)"  # markdown image
+    r"|\[image(?::[^\]]*)?\]"  # normalise.py's image placeholder
+    r"|<!--.*?(?:-->|\Z)"  # HTML comment
+    r"|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"  # HTML tag, attributes and all
+    r"|\b(?:https?|ftp)://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+"  # URL
+)
+_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\([^)]*\)")  # [text](url) -> text; images go whole
+
+
+def prose(text: str) -> str:
+    """`text` without code, URLs, HTML tags or images: the part that may decide a label."""
+    return _NOT_PROSE.sub(" ", _LINK.sub(r"\1", text))
+
+
 def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     # Whole words only, so "lag" does not fire on "flag" and "sound" not on "USE_SOUND" or
-    # "ofSound"; a preceding "." also blocks a match ("config.save" is not about saves).
+    # "ofSound". Nor inside a flag, path or dotted name: "-Wformat-security", "/security/",
+    # "config.save" and "AudioServer.play" are identifiers, not prose about saves or audio.
     # Phrases such as "every time" match as written; "crash*" covers crashes/crashed/crashing.
     stem, wildcard = (keyword[:-1], r"\w*") if keyword.endswith("*") else (keyword, "")
-    return re.compile(r"(?<![\w.])" + re.escape(stem) + wildcard + r"(?!\w)", re.IGNORECASE)
+    before = r"(?<![\w.\-/\\])" if stem[:1].isalnum() else ""
+    after = r"(?![\w\-]|[./\\]\w)" if (wildcard or stem[-1:].isalnum()) else ""
+    return re.compile(before + re.escape(stem) + wildcard + after, re.IGNORECASE)
+
+
+def _template_pattern(name: str) -> re.Pattern[str]:
+    # "Reproducible: Always", "**Reproducible:** always", or an issue-form section whose heading
+    # line is the name (normalise.py drops the "###") and whose first non-empty line is the value.
+    name = re.escape(name)
+    inline = r":[ \t*_]*(?P<inline>\S[^\n]*)"
+    form = r"[ \t]*\n\s*(?P<form>[^\n]+)"
+    return re.compile(rf"(?im)^[ \t>*_#+-]*{name}[ \t*_]*(?:{inline}|{form})")
 
 
 class Labeller:
@@ -62,6 +100,10 @@ class Labeller:
                 for rule in triage.keyword_rules[field]
             ]
             for field in triage.keyword_rules
+        }
+        self._templates = {
+            field: [(name, _template_pattern(name)) for name in names]
+            for field, names in triage.template_fields.items()
         }
         self._defaults = dict(triage.defaults)
         self._title_first = set(triage.keyword_title_first)
@@ -83,11 +125,13 @@ class Labeller:
             repo: "owner/name" of the issue's repository.
             labels: the issue's label names as GitHub shows them.
             title: the issue title.
-            body: the normalised body (what keyword rules read after the title).
+            body: the normalised body (what template fields and keyword rules read); its code,
+                URLs and markup are ignored.
 
         Returns:
             A value and a provenance for every triage field.
         """
+        title, body = prose(title), prose(body)
         present = {label.casefold() for label in labels}
         entries = self._label_maps[repo.casefold()] if self.knows_repo(repo) else []
         values: dict[str, str] = {}
@@ -104,6 +148,10 @@ class Labeller:
             if found is not None:
                 values[field], provenance[field] = found[1], f"label:{found[0]}"
                 continue
+            stated = self._template_hit(field, body)
+            if stated is not None:
+                values[field], provenance[field] = stated[0], f"template:{stated[1]}"
+                continue
             if field in self._title_first:
                 hit = self._keyword_hit(field, title) or self._keyword_hit(field, body)
             else:
@@ -113,6 +161,15 @@ class Labeller:
                 continue
             values[field], provenance[field] = self._defaults[field], "default"
         return Labels(values=values, provenance=provenance)
+
+    def _template_hit(self, field: str, body: str) -> tuple[str, str] | None:
+        """(value, template name) of the first template line whose value a keyword rule reads."""
+        for name, pattern in self._templates.get(field, []):
+            for match in pattern.finditer(body):
+                hit = self._keyword_hit(field, match["inline"] or match["form"])
+                if hit is not None:
+                    return hit[0], name
+        return None
 
     def _keyword_hit(self, field: str, text: str) -> tuple[str, str] | None:
         for value, keywords in self._rules.get(field, []):  # a field may have no keyword rules

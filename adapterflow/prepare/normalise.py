@@ -17,6 +17,19 @@ _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\([^)]*\)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+# HTML that GitHub renders in bodies (its image uploader writes `<img src=... alt=...>`): images and
+# videos become placeholders like markdown ones, other known tags go and their text stays. Only
+# HTML element names, so prose such as `Vec<T>` or `a <b> c` with unknown names is left alone.
+_HTML_MEDIA = re.compile(r"<(img|video)\b[^<>]*>", re.IGNORECASE)
+_SPACES = re.compile(r"(?<=\S) {2,}")
+_HTML_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+_HTML_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|blockquote|br|caption|center|code|col|colgroup|dd|del|details|div|dl|dt"
+    r"|em|figcaption|figure|font|h[1-6]|hr|i|ins|kbd|li|mark|ol|p|picture|pre|q|s|samp|small"
+    r"|source|span|strike|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|tr|tt|u|ul|var"
+    r"|video)\b[^<>]*>",
+    re.IGNORECASE,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # CommonMark parser (markdown-it-py, maintained, already a dependency of rich) rather than a regex:
@@ -56,9 +69,18 @@ def _trim_code(info: str, content: str, max_lines: int, max_chars: int) -> list[
     return [f"```{info}", *kept, "```"] if kept else []
 
 
+def _media(match: re.Match[str]) -> str:
+    kind = "image" if match.group(1).lower() == "img" else "video"
+    alt = _HTML_ALT.search(match.group(0))
+    text = (alt.group(1) or alt.group(2) or "").strip() if alt else ""
+    return f"[{kind}: {text}]" if text else f"[{kind}]"
+
+
 def _clean_prose(line: str) -> str:
     # Prose is never cut per line (a paragraph is one long line on GitHub): the token budget
     # bounds it as a whole, and the last sentence often says how reproducible the bug is.
+    if "<" in line:
+        line = _SPACES.sub(" ", _HTML_TAG.sub(" ", _HTML_MEDIA.sub(_media, line))).strip()
     line = _IMAGE.sub(lambda m: f"[image: {m.group(1)}]" if m.group(1) else "[image]", line)
     line = _LINK.sub(r"\1", line)
     return _HEADING.sub("", line).rstrip()
@@ -74,8 +96,9 @@ def normalise_markdown(text: str | None, max_code_lines: int, max_line_chars: in
             ellipsis; prose lines are kept whole.
 
     Returns:
-        The normalised body with LF line endings, no HTML comments, images as `[image]`, links as
-        their text, at most one blank line in a row, and no leading/trailing whitespace.
+        The normalised body with LF line endings, no HTML comments or tags (an `<img>` becomes
+        `[image]` or `[image: alt]`, like a markdown image), links as their text, at most one
+        blank line in a row, and no leading/trailing whitespace.
     """
     if not text:
         return ""

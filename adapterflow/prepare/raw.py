@@ -1,21 +1,29 @@
 """Read the raw stores (data/raw/github/*.jsonl, data/raw/arxiv/*.jsonl) that `scrape` writes.
 
 Shared by `prepare` (which builds examples from them) and `validate` (which checks them). The
-format is fixed in DESIGN.md; this module only reads, never repairs.
+format is fixed in DESIGN.md; this module only reads, never repairs. Only the stores of the
+sources the last scrape was configured with are read (`data/raw/state.json` names them): a store
+left behind by a renamed or dropped repository or category is skipped with one log line, so it can
+neither duplicate items nor move them between splits.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from adapterflow.io import read_jsonl
-from adapterflow.paths import ProjectPaths
+from adapterflow.io import read_json, read_jsonl
+from adapterflow.paths import ProjectPaths, github_store_name
 
-# The keys prepare reads; validate checks the full record format.
+logger = logging.getLogger(__name__)
+
+# The keys prepare reads; validate checks the full record format. GitHub's numeric `id` is the
+# split key (stable across repository renames); the update time / version picks the newest copy
+# when two stores hold the same item.
 REQUIRED = {
-    "github": ("repo", "number", "title", "body", "labels", "created_at"),
-    "arxiv": ("id", "title", "abstract", "primary_category", "published"),
+    "github": ("id", "repo", "number", "title", "body", "labels", "created_at", "updated_at"),
+    "arxiv": ("id", "version", "title", "abstract", "primary_category", "published", "updated"),
 }
 
 
@@ -28,8 +36,53 @@ def raw_dir(paths: ProjectPaths, source: str) -> Path:
     return paths.raw_github if source == "github" else paths.raw_arxiv
 
 
+def store_file_name(source: str, name: str) -> str:
+    """The store file name of a repository ("owner/name") or category ("cs.LG")."""
+    return github_store_name(name) if source == "github" else f"{name}.jsonl"
+
+
+def configured_sources(paths: ProjectPaths, source: str) -> tuple[str, ...] | None:
+    """The repositories or categories the last scrape was configured with, from state.json.
+
+    Returns:
+        The names, or None when state.json does not record them (a store written by hand or by an
+        older scrape): then every store file counts.
+    """
+    if not paths.raw_state.is_file():
+        return None
+    try:
+        state = read_json(paths.raw_state)
+    except ValueError as exc:
+        raise RawStoreError(
+            f"{paths.raw_state} is not valid JSON ({exc}); restore it with "
+            "`dvc checkout data/raw` or re-run `python -m adapterflow scrape`"
+        ) from None
+    names = state.get("configured", {}).get(source) if isinstance(state, dict) else None
+    return tuple(names) if isinstance(names, list) else None
+
+
+def store_files(paths: ProjectPaths, source: str) -> list[Path]:
+    """The store files to read for `source`, in name order; stale stores are left out (logged)."""
+    folder = raw_dir(paths, source)
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    names = configured_sources(paths, source)
+    if names is None:
+        return files
+    wanted = {store_file_name(source, name) for name in names}
+    stale = [f.name for f in files if f.name not in wanted]
+    if stale:
+        what = "scrape.github.repos" if source == "github" else "scrape.arxiv.categories"
+        logger.warning(
+            "%s: not reading %s: no longer in %s (renamed or dropped); delete them to silence this",
+            folder,
+            ", ".join(stale),
+            what,
+        )
+    return [f for f in files if f.name in wanted]
+
+
 def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
-    """Every record of one source's raw store, files in name order, lines in file order.
+    """Every record of one source's configured raw stores, files in name order, lines in order.
 
     Args:
         paths: the project layout.
@@ -42,9 +95,8 @@ def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
         RawStoreError: the store folder is missing, holds no records, or a record lacks a key.
     """
     folder = raw_dir(paths, source)
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     records = []
-    for file in files:
+    for file in store_files(paths, source):
         for number, record in enumerate(read_jsonl(file), start=1):
             missing = [key for key in REQUIRED[source] if key not in record]
             if missing:
@@ -62,5 +114,14 @@ def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
 
 
 def github_item_id(issue: dict[str, Any]) -> str:
-    """Stable id of an issue across re-scrapes: "owner/name#number"."""
+    """Stable id of an issue: GitHub's numeric issue `id` as text (e.g. "2147483647").
+
+    Not "owner/name#number": repositories get renamed (minetest/minetest became
+    luanti-org/luanti) and the same issue must keep its split under either name.
+    """
+    return str(issue["id"])
+
+
+def github_ref(issue: dict[str, Any]) -> str:
+    """Readable reference of an issue, "owner/name#number" (for people; never a key)."""
     return f"{issue['repo']}#{issue['number']}"

@@ -2,7 +2,9 @@
 
 An item's split depends only on (salt, task, item id), never on which other items exist, so a
 re-scrape that adds issues never moves an old item between train and test (no leakage into the
-test set across retrains). The optional per-task cap samples by the same kind of hash, so the kept
+test set across retrains). The item id is the source's stable id (GitHub's numeric issue `id`,
+arXiv's base id), never a repository name, which can change: a renamed repository keeps every
+item in its split. The optional per-task cap samples by the same kind of hash, so the kept
 subset is reproducible too.
 """
 
@@ -24,7 +26,8 @@ def assign_split(salt: str, task: str, item_id: str, test_share: float, valid_sh
     Args:
         salt: from params; changing it reshuffles every split on purpose.
         task: task name (the same issue may be in different splits for different tasks).
-        item_id: the raw item's stable id (e.g. "godotengine/godot#123").
+        item_id: the raw item's stable id (GitHub's numeric issue id as text, e.g. "2147483647",
+            or an arXiv base id, e.g. "2501.01234"; never "owner/name#number").
         test_share: share of all items in test.
         valid_share: share of the non-test items in valid.
 

@@ -5,7 +5,7 @@ Run it with `python -m adapterflow scrape` (or `dvc repro scrape`); Prefect task
 arxiv.py for the two clients, store.py for the raw store and demo.py for offline seeding.
 """
 
-from adapterflow.scrape.http import NetworkUnreachable, ScrapeError
+from adapterflow.scrape.http import NetworkUnreachable, RateLimited, ScrapeError
 from adapterflow.scrape.stage import (
     ScrapeFailed,
     run_scrape,
@@ -17,6 +17,7 @@ from adapterflow.scrape.summary import KindResult, ScrapeSummary, SourceSummary
 __all__ = [
     "KindResult",
     "NetworkUnreachable",
+    "RateLimited",
     "ScrapeError",
     "ScrapeFailed",
     "ScrapeSummary",

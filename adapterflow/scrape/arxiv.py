@@ -3,11 +3,17 @@
 Per category: `GET {api_url}?search_query=cat:<cat>&sortBy=submittedDate&sortOrder=descending
 &start=K&max_results=M`, newest first, at least `delay_s` apart (monotonic clock, across
 categories too). Pages are parsed with defusedxml (no DTDs, no entity expansion), titles and
-abstracts are whitespace-normalised, ids are split into base id + version, error entries are
-logged and skipped, and each page is merged into the store as it arrives. Paging stops at the
-cursor (newest `published` of the last complete run), at `max_results_per_category`, or at an
-empty page; the cursor only moves once a category completes, so an interrupted run leaves no gap.
-Run via `python -m adapterflow scrape`.
+abstracts are whitespace-normalised, ids are split into base id + version, error entries and
+malformed entries are logged and skipped, and each page is merged into the store as it arrives.
+
+A run is complete only when it can prove it saw everything: it paged back past the cursor (the
+newest `published` of the last complete run) less `overlap_s` (papers appear at announcement,
+after their submission time, so the window catches late ones; deduplication absorbs the overlap),
+or, without a cursor, reached the end of the results (`start` >= every `totalResults` reported)
+or the `max_results_per_category` window. An empty page before that (arXiv sometimes answers one
+although `totalResults` says more) or a refusal ends the run incomplete; only a complete run moves
+the cursor, so nothing skipped is lost: the next run pages again. A 429 (no `Retry-After`) waits
+`rate_limit_wait_s`, doubling per retry. Run via `python -m adapterflow scrape`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -25,8 +32,16 @@ import httpx
 from tqdm import tqdm
 
 from adapterflow.params import ArxivScrapeParams
-from adapterflow.scrape.http import Clock, Fetcher, Reply, ScrapeError, Throttle
-from adapterflow.scrape.store import RawStore, merge
+from adapterflow.scrape.http import (
+    Clock,
+    Fetcher,
+    RateLimited,
+    Reply,
+    ScrapeError,
+    Throttle,
+)
+from adapterflow.scrape.ratelimit import arxiv_wait
+from adapterflow.scrape.store import RawStore, merge, valid_text
 from adapterflow.scrape.summary import SourceSummary
 
 logger = logging.getLogger(__name__)
@@ -47,6 +62,9 @@ def make_client(params: ArxivScrapeParams) -> httpx.Client:
 
 
 def make_fetcher(client: httpx.Client, params: ArxivScrapeParams, clock: Clock) -> Fetcher:
+    def refusal(reply: Reply, attempt: int) -> float | None:
+        return arxiv_wait(reply, attempt, params.rate_limit_wait_s, clock)
+
     return Fetcher(
         client,
         source="arXiv",
@@ -55,12 +73,40 @@ def make_fetcher(client: httpx.Client, params: ArxivScrapeParams, clock: Clock) 
         backoff_s=params.backoff_s,
         clock=clock,
         throttle=Throttle(params.delay_s, clock),  # one throttle for all categories
+        refusal=refusal,
+        max_wait_s=params.max_rate_limit_wait_s,
     )
 
 
 def _text(element: Element | None) -> str:
     """Element text with all whitespace runs (line wraps included) collapsed to one space."""
     return " ".join((element.text or "").split()) if element is not None else ""
+
+
+# Characters XML 1.0 forbids (controls, lone surrogates, U+FFFE/FFFF), raw or as references: one
+# of them in one abstract would make the whole page unparseable, so each becomes U+FFFD first.
+_BAD_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]+)|([0-9]+));")
+
+
+def _xml_char_ok(code: int) -> bool:
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or (0x10000 <= code <= 0x10FFFF)
+    )
+
+
+def valid_xml(body: bytes) -> bytes:
+    """`body` as UTF-8 with every character XML forbids (raw or a `&#...;` reference) -> U+FFFD."""
+    text = _BAD_XML_CHAR.sub("\ufffd", body.decode("utf-8", "replace"))
+
+    def ref(match: re.Match[str]) -> str:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        return match[0] if _xml_char_ok(code) else "\ufffd"
+
+    return _CHAR_REF.sub(ref, text).encode("utf-8")
 
 
 def parse_feed(body: bytes, what: str) -> tuple[list[dict[str, Any]], int | None]:
@@ -78,7 +124,7 @@ def parse_feed(body: bytes, what: str) -> tuple[list[dict[str, Any]], int | None
     """
     try:
         # forbid_dtd: an Atom feed never needs one, and refusing it stops entity bombs outright.
-        root = SafeET.fromstring(body, forbid_dtd=True)
+        root = SafeET.fromstring(valid_xml(body), forbid_dtd=True)
     except defusedxml.DefusedXmlException as exc:
         raise ScrapeError(
             f"arXiv response for {what} declares a DTD or entities ({type(exc).__name__}); refused "
@@ -97,7 +143,11 @@ def parse_feed(body: bytes, what: str) -> tuple[list[dict[str, Any]], int | None
     total = int(total_text) if total_text.isdigit() else None
     records = []
     for entry in root.iter(f"{ATOM}entry"):
-        record = parse_entry(entry, what)
+        try:
+            record = parse_entry(entry, what)
+        except ScrapeError as exc:  # one bad entry never costs the page
+            logger.warning("arXiv %s: entry skipped: %s", what, exc)
+            continue
         if record is not None:
             records.append(record)
     return records, total
@@ -122,19 +172,21 @@ def parse_entry(entry: Element, what: str) -> dict[str, Any] | None:
     primary_el = entry.find(f"{ARXIV}primary_category")
     primary = primary_el.get("term", "") if primary_el is not None else ""
     primary = primary or (categories[0] if categories else "")
-    return {
-        "id": match["id"],
-        "version": int(match["version"] or 1),
-        "title": title,
-        "abstract": _text(entry.find(f"{ATOM}summary")),
-        "primary_category": primary,
-        # primary first, each once, in the feed's order
-        "categories": list(dict.fromkeys([primary, *categories])) if primary else categories,
-        "published": published,
-        "updated": _text(entry.find(f"{ATOM}updated")) or published,
-        "authors": [_text(a.find(f"{ATOM}name")) for a in entry.findall(f"{ATOM}author")],
-        "url": raw_id,
-    }
+    return valid_text(
+        {
+            "id": match["id"],
+            "version": int(match["version"] or 1),
+            "title": title,
+            "abstract": _text(entry.find(f"{ATOM}summary")),
+            "primary_category": primary,
+            # primary first, each once, in the feed's order
+            "categories": list(dict.fromkeys([primary, *categories])) if primary else categories,
+            "published": published,
+            "updated": _text(entry.find(f"{ATOM}updated")) or published,
+            "authors": [_text(a.find(f"{ATOM}name")) for a in entry.findall(f"{ATOM}author")],
+            "url": raw_id,
+        }
+    )
 
 
 def _snippet(reply: Reply) -> str:
@@ -142,7 +194,8 @@ def _snippet(reply: Reply) -> str:
 
 
 def _when(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp)
+    when = datetime.fromisoformat(stamp)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _sort_key(stamp: str | None) -> datetime:
@@ -160,6 +213,44 @@ def _query(category: str, start: int, params: ArxivScrapeParams) -> dict[str, An
     }
 
 
+@dataclass
+class _Run:
+    """One category's run: counts, what it proved, and why it stopped."""
+
+    cursor: str | None
+    floor: datetime | None  # papers older than this were stored by earlier complete runs
+    newest: str | None = None
+    start: int = 0
+    total: int | None = None  # the largest totalResults reported: arXiv sometimes under-reports
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    complete: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _page_ends_run(run: _Run, page: list[dict], fresh: list[dict], asked: int) -> bool:
+    """Whether this page ends the run, setting `complete` when the run proved it saw all."""
+    if len(fresh) < len(page):
+        run.complete = True  # paged back past the cursor window: contiguous with stored data
+        return True
+    if not page:
+        if run.total is not None and run.start >= run.total:
+            run.complete = True  # the end of the results, as every totalResults said
+        else:
+            run.notes.append(
+                f"empty page at start={run.start} although totalResults={run.total}; "
+                "cursor kept, the next run pages again"
+            )
+        return True
+    # A full page may hide more even when totalResults says otherwise (it can under-report):
+    # only a short page at or past totalResults is the end.
+    if len(page) < asked and run.total is not None and run.start >= run.total:
+        run.complete = True
+        return True
+    return False
+
+
 def scrape_category(
     category: str, params: ArxivScrapeParams, fetcher: Fetcher, store: RawStore
 ) -> SourceSummary:
@@ -172,7 +263,8 @@ def scrape_category(
         store: the raw store.
 
     Returns:
-        What was fetched and stored.
+        What was fetched and stored; `complete` only when the run proved it saw every paper
+        since the cursor (the note says why not).
 
     Raises:
         ScrapeError: bad XML, unexpected status, retries exhausted.
@@ -182,49 +274,68 @@ def scrape_category(
     from_demo = state.get("origin") == "demo"
     records = {} if from_demo else store.load("arxiv", category)
     cursor = None if from_demo else state.get("cursor")
-    newest, start, note = cursor, 0, ""
-    fetched = new = updated = 0
+    floor = _when(cursor) - timedelta(seconds=params.overlap_s) if cursor else None
+    run = _Run(cursor=cursor, floor=floor, newest=cursor)
     cap = params.max_results_per_category
     with tqdm(total=cap, desc=category, leave=False, disable=not sys.stderr.isatty()) as bar:
-        while start < cap:
-            what = f"cat:{category} start={start}"
-            reply = fetcher.get(params.api_url, params=_query(category, start, params))
+        while run.start < cap:
+            what = f"cat:{category} start={run.start}"
+            query = _query(category, run.start, params)
+            try:
+                reply = fetcher.get(params.api_url, params=query)
+            except RateLimited as exc:
+                run.notes.append(str(exc))
+                logger.warning("%s (category %s)", exc, category)
+                break
             if reply.status != 200:
                 raise ScrapeError(
                     f"arXiv answered HTTP {reply.status} for {what}: {_snippet(reply)!r}"
                 )
             page, total = parse_feed(reply.body, what)
-            if not page:
-                if from_demo and start == 0:
-                    note = "the live answer was empty; the demo papers were kept"
-                break
-            fresh = [r for r in page if cursor is None or _when(r["published"]) >= _when(cursor)]
-            if from_demo:
+            if total is not None:
+                run.total = max(total, run.total or 0)
+            fresh = [r for r in page if floor is None or _when(r["published"]) >= floor]
+            if from_demo and page:
                 demo_count = len(store.load("arxiv", category))
                 logger.info("arXiv %s: live data replaces the %d demo papers", category, demo_count)
                 from_demo = False
-            counts = merge("arxiv", records, fresh)
-            fetched, new, updated = fetched + len(fresh), new + counts.new, updated + counts.updated
-            store.save("arxiv", category, records)
-            # Only the origin is recorded now; the cursor moves once the category is complete.
-            store.set_source_state("arxiv", category, {"origin": "live", "cursor": cursor})
-            newest = max([newest, *(r["published"] for r in fresh)], key=_sort_key)
-            start += len(page)
+            if page:
+                counts = merge("arxiv", records, fresh)
+                run.fetched += len(fresh)
+                run.new, run.updated = run.new + counts.new, run.updated + counts.updated
+                store.save("arxiv", category, records)
+                # Only the origin is recorded now; the cursor moves once the category is complete.
+                store.set_source_state("arxiv", category, {"origin": "live", "cursor": cursor})
+                run.newest = max([run.newest, *(r["published"] for r in fresh)], key=_sort_key)
+            run.start += len(page)
             bar.update(len(page))
-            if len(fresh) < len(page) or (total is not None and start >= total):
-                break  # reached what the last complete run already had, or the end of the results
+            if _page_ends_run(run, page, fresh, query["max_results"]):
+                break
         else:
-            note = f"stopped at max_results_per_category={cap}"
+            run.notes.append(f"stopped at max_results_per_category={cap}")
+            # Without a cursor the cap is the window asked for; with one, papers between the
+            # cap and the cursor were not seen: keep the cursor so nothing is skipped for good.
+            run.complete = cursor is None
+    if from_demo:  # no live paper came
+        run.notes.append("the live answer was empty; the demo papers were kept")
+    return _finish(category, store, records, run, from_demo)
+
+
+def _finish(
+    category: str, store: RawStore, records: dict, run: _Run, from_demo: bool
+) -> SourceSummary:
     if not from_demo:
         store.save("arxiv", category, records)  # same bytes if nothing came; a file if none was
-        store.set_source_state("arxiv", category, {"origin": "live", "cursor": newest})
+        cursor = run.newest if run.complete else run.cursor
+        store.set_source_state("arxiv", category, {"origin": "live", "cursor": cursor})
     total_stored = len(store.load("arxiv", category)) if from_demo else len(records)
+    note = "; ".join(run.notes)
     logger.info(
         "arXiv %s: fetched %d papers (%d new, %d updated), %d stored%s",
         category,
-        fetched,
-        new,
-        updated,
+        run.fetched,
+        run.new,
+        run.updated,
         total_stored,
         f"; {note}" if note else "",
     )
@@ -232,10 +343,10 @@ def scrape_category(
         kind="arxiv",
         name=category,
         origin="demo" if from_demo else "live",
-        fetched=fetched,
-        new=new,
-        updated=updated,
+        fetched=run.fetched,
+        new=run.new,
+        updated=run.updated,
         total=total_stored,
-        complete=True,
+        complete=run.complete,
         note=note,
     )

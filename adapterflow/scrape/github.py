@@ -1,13 +1,21 @@
 """Incremental GitHub issues scraper (REST v3) into data/raw/github/<owner>__<repo>.jsonl.
 
 Per repository: `GET /repos/{owner}/{repo}/issues?state=all&sort=updated&direction=asc
-&since=<cursor>`, following `Link: rel="next"` until there is none, dropping pull requests,
-normalising each issue to `{id, repo, number, title, body, labels, state, created_at,
-updated_at, url}` and storing after every page (the cursor, the newest stored `updated_at`,
-advances only with stored data). Honours rate limits (waits for `X-RateLimit-Reset` /
-`Retry-After` up to `max_rate_limit_wait_s`, else stops cleanly), sends `If-None-Match` when the
-last answer was a single page, and uses `GITHUB_TOKEN` when set without ever logging or storing
-it. Run via `python -m adapterflow scrape`.
+&since=<cursor - overlap_s>`, normalising each issue to `{id, repo, number, title, body, labels,
+state, created_at, updated_at, url}` and storing after every page. Paging is by keyset, not by
+page number: each next request asks again with `since` = the last update time seen (less one
+second), so an issue edited between two requests (which moves it to the end of the list) cannot
+shift another one out of sight; `Link: rel="next"` is followed only when a whole page shares one
+second. The overlap is absorbed by deduplication, and the cursor (the newest stored `updated_at`)
+never passes what was stored. A run is complete only when the list ends (no next link); an empty
+page that still links on ends the run incomplete, cursor kept.
+
+Pull requests are dropped: an item is a pull request when its `pull_request` object carries a
+non-null `url` (older listings put a `pull_request` key with null URLs on every plain issue).
+Malformed items are skipped one by one and counted. Rate limits follow GitHub's documented rules
+(ratelimit.py); a wait above `max_rate_limit_wait_s` stops the repository cleanly with its cursor
+kept. `If-None-Match` is sent when the last answer was a single page, and `GITHUB_TOKEN` is
+used when set without ever logging or storing it. Run via `python -m adapterflow scrape`.
 """
 
 from __future__ import annotations
@@ -16,56 +24,54 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from tqdm import tqdm
 
 from adapterflow.params import GithubScrapeParams
-from adapterflow.scrape.http import Clock, Fetcher, Reply, ScrapeError
-from adapterflow.scrape.store import RawStore, merge
+from adapterflow.scrape.http import Clock, Fetcher, RateLimited, Reply, ScrapeError
+from adapterflow.scrape.ratelimit import github_wait
+from adapterflow.scrape.store import RawStore, merge, valid_text
 from adapterflow.scrape.summary import SourceSummary
 
 logger = logging.getLogger(__name__)
 
-RATE_LIMIT_MARGIN_S = 1.0  # GitHub's reset second and ours may differ slightly
+KEYSET_OVERLAP = timedelta(seconds=1)  # `since` may be exclusive: re-ask the last second too
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass
 class _Tally:
     """What one repository's run has done so far."""
 
-    fetched: int = 0
+    seen: set[int] = field(default_factory=set)  # issue numbers received this run
     new: int = 0
     updated: int = 0
     pages: int = 0
     complete: bool = True
-    note: str = ""
-
-    def add(self, fetched: int, new: int, updated: int) -> None:
-        self.fetched, self.new, self.updated = (
-            self.fetched + fetched,
-            self.new + new,
-            self.updated + updated,
-        )
+    notes: list[str] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
 
     def summary(self, repo: str, origin: str, total: int) -> SourceSummary:
+        notes = list(self.notes)
+        if self.dropped:
+            left = ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items()))
+            notes.append(f"left out: {left}")
         return SourceSummary(
             kind="github",
             name=repo,
             origin=origin,
-            fetched=self.fetched,
+            fetched=len(self.seen),
             new=self.new,
             updated=self.updated,
             total=total,
             complete=self.complete,
-            note=self.note,
+            note="; ".join(notes),
         )
-
-
-class RateLimitStop(Exception):
-    """Rate limited for longer than allowed: stop this repository, keep its cursor."""
 
 
 def make_client(params: GithubScrapeParams) -> httpx.Client:
@@ -82,6 +88,9 @@ def make_client(params: GithubScrapeParams) -> httpx.Client:
 
 
 def make_fetcher(client: httpx.Client, params: GithubScrapeParams, clock: Clock) -> Fetcher:
+    def refusal(reply: Reply, attempt: int) -> float | None:
+        return github_wait(reply, attempt, params.secondary_rate_limit_wait_s, clock)
+
     return Fetcher(
         client,
         source="GitHub",
@@ -89,13 +98,25 @@ def make_fetcher(client: httpx.Client, params: GithubScrapeParams, clock: Clock)
         max_retries=params.max_retries,
         backoff_s=params.backoff_s,
         clock=clock,
+        refusal=refusal,
+        max_wait_s=params.max_rate_limit_wait_s,
     )
 
 
+def is_pull_request(item: dict[str, Any]) -> bool:
+    """An item of the issues listing is a pull request when `pull_request.url` is not null."""
+    pull = item.get("pull_request") if isinstance(item, dict) else None
+    return isinstance(pull, dict) and bool(pull.get("url") or pull.get("html_url"))
+
+
 def normalise_issue(repo: str, item: dict[str, Any]) -> dict[str, Any]:
-    """One API issue -> one raw-store record (body "" when null, CRLF -> LF)."""
+    """One API issue -> one raw-store record (body "" when null, CRLF -> LF, text valid UTF-8).
+
+    Raises:
+        ScrapeError: the item lacks a field or has one of the wrong type (names the repo).
+    """
     try:
-        return {
+        record = {
             "id": item["id"],
             "repo": repo,
             "number": item["number"],
@@ -114,56 +135,19 @@ def normalise_issue(repo: str, item: dict[str, Any]) -> dict[str, Any]:
             f"GitHub returned an issue of {repo} without the expected fields ({exc!r}); "
             "is scrape.github.api_url a GitHub REST v3 API?"
         ) from None
-
-
-def _rate_limit_wait(reply: Reply, clock: Clock) -> float | None:
-    """Seconds to wait before retrying, or None when `reply` is not a rate-limit answer."""
-    if reply.status not in (403, 429):
-        return None
-    retry_after = reply.headers.get("retry-after")
-    if retry_after is not None and retry_after.strip().isdigit():
-        return float(retry_after)  # secondary rate limit
-    if reply.headers.get("x-ratelimit-remaining") == "0":
-        reset = reply.headers.get("x-ratelimit-reset", "")
-        if not reset.isdigit():
-            return float("inf")  # exhausted with no reset time: cannot know how long to wait
-        return max(0.0, int(reset) - clock.time() + RATE_LIMIT_MARGIN_S)
-    return None
-
-
-def _get(
-    fetcher: Fetcher,
-    params: GithubScrapeParams,
-    clock: Clock,
-    repo: str,
-    url: str,
-    query: dict[str, Any] | None,
-    headers: dict[str, str] | None,
-) -> Reply:
-    """GET with rate-limit handling: wait when allowed, raise RateLimitStop when not."""
-    for _ in range(params.max_retries + 1):
-        reply = fetcher.get(url, params=query, headers=headers)
-        wait = _rate_limit_wait(reply, clock)
-        if wait is None:
-            return reply
-        if wait > params.max_rate_limit_wait_s:
-            when = "an unknown time" if wait == float("inf") else f"{wait:.0f} s"
-            raise RateLimitStop(
-                f"rate limited (HTTP {reply.status}) for {when}, more than "
-                f"max_rate_limit_wait_s={params.max_rate_limit_wait_s:g}; stopped, cursor kept — "
-                "run again later or set GITHUB_TOKEN for a higher limit"
-            )
-        logger.warning(
-            "GitHub %s: rate limited (HTTP %d); waiting %.1f s", repo, reply.status, wait
-        )
-        clock.sleep(wait)
-    raise RateLimitStop(
-        f"still rate limited after {params.max_retries + 1} waits; stopped, cursor kept"
+    ok = (
+        isinstance(record["id"], int)
+        and isinstance(record["number"], int)
+        and all(isinstance(record[k], str) for k in ("state", "created_at", "updated_at"))
+        and all(isinstance(label, str) for label in record["labels"])
     )
+    if not ok:
+        raise ScrapeError(f"GitHub returned an issue of {repo} with a field of the wrong type")
+    return valid_text(record)
 
 
-def _check(reply: Reply, repo: str) -> list[dict[str, Any]]:
-    """The issues of a 200 answer; a clear ScrapeError for anything else."""
+def _check(reply: Reply, repo: str) -> list[Any]:
+    """The items of a 200 answer; a clear ScrapeError for anything else."""
     if reply.status == 404:
         raise ScrapeError(f"repository {repo} not found or not visible; check scrape.github.repos")
     if reply.status == 401:
@@ -174,8 +158,10 @@ def _check(reply: Reply, repo: str) -> list[dict[str, Any]]:
             f"{reply.body[:200].decode('utf-8', 'replace')!r}"
         )
     try:
-        items = json.loads(reply.body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        # Bytes that are no UTF-8 (a body cut mid-character upstream) become U+FFFD in their
+        # item instead of costing the whole page.
+        items = json.loads(reply.body.decode("utf-8", "replace"))
+    except json.JSONDecodeError as exc:
         raise ScrapeError(
             f"GitHub sent malformed JSON for {repo} ({exc}); "
             "nothing stored was changed — run again later"
@@ -185,6 +171,49 @@ def _check(reply: Reply, repo: str) -> list[dict[str, Any]]:
             f"GitHub sent a JSON {type(items).__name__} for {repo}, expected a list of issues"
         )
     return items
+
+
+def _issues_of_page(repo: str, items: list[Any], tally: _Tally) -> list[dict[str, Any]]:
+    """The page's issues; pull requests and malformed items are counted, never fatal."""
+    issues = []
+    for item in items:
+        if is_pull_request(item):
+            tally.dropped["pull requests"] += 1
+            continue
+        try:
+            issues.append(normalise_issue(repo, item))
+        except ScrapeError as exc:
+            tally.dropped["malformed items"] += 1
+            logger.warning("GitHub %s: item skipped: %s", repo, exc)
+    if items and not issues:
+        tally.notes.append(
+            f"page {tally.pages} kept 0 of {len(items)} items "
+            f"({tally.dropped['pull requests']} pull requests so far)"
+        )
+    return issues
+
+
+def _stamp(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, STAMP).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _since(cursor: str | None, overlap_s: float) -> str | None:
+    """`since` for a cursor: `overlap_s` earlier, so late or same-second items are asked again."""
+    when = _stamp(cursor) if cursor else None
+    return (when - timedelta(seconds=overlap_s)).strftime(STAMP) if when else cursor
+
+
+def _next_since(items: list[Any], since: str | None) -> str | None:
+    """Keyset paging: the next `since` (last update seen, less a second), or None: no progress."""
+    stamps = [_stamp(i.get("updated_at")) for i in items if isinstance(i, dict)]
+    stamps = [s for s in stamps if s is not None]
+    if not stamps:
+        return None
+    candidate = (max(stamps) - KEYSET_OVERLAP).strftime(STAMP)
+    return candidate if since is None or candidate > since else None
 
 
 def scrape_repo(
@@ -200,7 +229,8 @@ def scrape_repo(
         clock: time functions (rate-limit waits).
 
     Returns:
-        What was fetched and stored; `complete` is False after a cap or a rate-limit stop.
+        What was fetched and stored; `complete` is False after a cap or a rate-limit stop, and
+        the note says why and what was left out (pull requests, malformed items).
 
     Raises:
         ScrapeError: 404, bad credentials, malformed answers, retries exhausted.
@@ -209,68 +239,115 @@ def scrape_repo(
     state = store.source_state("github", repo)
     from_demo = state.get("origin") == "demo"
     records = {} if from_demo else store.load("github", repo)
-    url: str | None = f"{params.api_url.rstrip('/')}/repos/{repo}/issues"
-    query: dict[str, Any] | None = {
+    base = f"{params.api_url.rstrip('/')}/repos/{repo}/issues"
+    since = None if from_demo else _since(state.get("cursor"), params.overlap_s)
+    url: str | None = base
+    query: dict[str, Any] | None = _query(params, since)
+    first_url = str(httpx.URL(base, params=query))
+    headers = {"If-None-Match": state["etag"]} if state.get("etag_url") == first_url else None
+    tally = _Tally()
+    with tqdm(
+        total=params.max_issues_per_repo, desc=repo, leave=False, disable=not sys.stderr.isatty()
+    ) as bar:
+        while url:
+            try:
+                reply = fetcher.get(url, params=query, headers=headers)
+            except RateLimited as exc:
+                tally.complete = False
+                tally.notes.append(str(exc))
+                logger.warning("%s (repository %s)", exc, repo)
+                break
+            if reply.status == 304 and tally.pages == 0:
+                tally.notes.append("not modified since the last run (ETag)")
+                break
+            items = _check(reply, repo)
+            tally.pages += 1
+            issues = _issues_of_page(repo, items, tally)
+            if from_demo:
+                demo_count = len(store.load("github", repo))
+                logger.info("GitHub %s: live data replaces the %d demo issues", repo, demo_count)
+                from_demo = False
+            url, query = _next_request(reply, items, base, params, since)
+            if url and not items:
+                # Following the page link now would skip whatever this page should have held.
+                tally.complete = False
+                tally.notes.append(
+                    f"page {tally.pages} came back empty although a next page is linked; "
+                    "stopped, cursor kept — the next run asks again"
+                )
+                break
+            since = query["since"] if query else since
+            fresh = [i for i in issues if i["number"] not in tally.seen]
+            room = params.max_issues_per_repo - len(tally.seen)
+            if len(fresh) > room or (len(fresh) == room and url):
+                fresh, url = fresh[:room], None  # ascending updated_at: the cursor stays right
+                tally.complete = False
+                tally.notes.append(
+                    f"stopped at max_issues_per_repo={params.max_issues_per_repo}; next run goes on"
+                )
+                # Keep the page a prefix of the list, so the cursor passes nothing unseen.
+                last = fresh[-1]["updated_at"] if fresh else ""
+                issues = [i for i in issues if i["updated_at"] <= last]
+            tally.seen.update(i["number"] for i in fresh)
+            # Issues seen earlier this run come again in the overlap, or edited since: merge
+            # keeps the newest copy; only new numbers count against the cap.
+            counts = merge("github", records, issues)
+            tally.new, tally.updated = tally.new + counts.new, tally.updated + counts.updated
+            store.save("github", repo, records)  # first the data, then the cursor that covers it
+            _save_state(store, repo, records, reply, tally, url, first_url)
+            bar.update(len(fresh))  # distinct issues
+            headers = None
+    total = len(store.load("github", repo)) if from_demo else len(records)
+    result = tally.summary(repo, "demo" if from_demo else "live", total)
+    logger.info(
+        "GitHub %s: fetched %d issues in %d page(s) (%d new, %d updated), %d stored%s",
+        repo,
+        result.fetched,
+        tally.pages,
+        result.new,
+        result.updated,
+        total,
+        f"; {result.note}" if result.note else "",
+    )
+    return result
+
+
+def _query(params: GithubScrapeParams, since: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {
         "state": "all",
         "sort": "updated",
         "direction": "asc",
         "per_page": params.per_page,
     }
-    if state.get("cursor") and not from_demo:
-        query["since"] = state["cursor"]
-    first_url = str(httpx.URL(url, params=query))
-    headers = {"If-None-Match": state["etag"]} if state.get("etag_url") == first_url else None
-    tally = _Tally()
-    tty = sys.stderr.isatty()
-    with tqdm(total=params.max_issues_per_repo, desc=repo, leave=False, disable=not tty) as bar:
-        while url:
-            try:
-                reply = _get(fetcher, params, clock, repo, url, query, headers)
-            except RateLimitStop as exc:
-                tally.complete, tally.note = False, str(exc)
-                logger.warning("GitHub %s: %s", repo, exc)
-                break
-            if reply.status == 304 and tally.pages == 0:
-                tally.note = "not modified since the last run (ETag)"
-                break
-            items = _check(reply, repo)
-            issues = [normalise_issue(repo, i) for i in items if "pull_request" not in i]
-            tally.pages += 1
-            if from_demo:
-                demo_count = len(store.load("github", repo))
-                logger.info("GitHub %s: live data replaces the %d demo issues", repo, demo_count)
-                from_demo = False
-            url = reply.links.get("next", {}).get("url")
-            room = params.max_issues_per_repo - tally.fetched
-            if len(issues) > room or (len(issues) == room and url):
-                issues, url = issues[:room], None  # ascending updated_at: the cursor stays right
-                tally.complete = False
-                tally.note = (
-                    f"stopped at max_issues_per_repo={params.max_issues_per_repo}; next run goes on"
-                )
-            counts = merge("github", records, issues)
-            tally.add(len(issues), counts.new, counts.updated)
-            store.save("github", repo, records)  # first the data, then the cursor that covers it
-            # A one-page answer is cheap to re-check next time with If-None-Match.
-            etag = (
-                reply.headers.get("etag")
-                if tally.pages == 1 and tally.complete and not url
-                else None
-            )
-            cursor = max((r["updated_at"] for r in records.values()), default=None)
-            entry = {"origin": "live", "cursor": cursor, "etag": etag, "etag_url": first_url}
-            store.set_source_state("github", repo, entry if etag else {**entry, "etag_url": None})
-            bar.update(len(issues))
-            query, headers = None, None  # the next URL carries the whole query
-    total = len(store.load("github", repo)) if from_demo else len(records)
-    logger.info(
-        "GitHub %s: fetched %d issues in %d page(s) (%d new, %d updated), %d stored%s",
-        repo,
-        tally.fetched,
-        tally.pages,
-        tally.new,
-        tally.updated,
-        total,
-        f"; {tally.note}" if tally.note else "",
-    )
-    return tally.summary(repo, "demo" if from_demo else "live", total)
+    if since:
+        query["since"] = since
+    return query
+
+
+def _next_request(
+    reply: Reply, items: list[Any], base: str, params: GithubScrapeParams, since: str | None
+) -> tuple[str | None, dict[str, Any] | None]:
+    """(url, query) of the next page, or (None, None) at the end of the list."""
+    link = reply.links.get("next", {}).get("url")
+    if not link:
+        return None, None
+    next_since = _next_since(items, since)
+    if next_since is None:
+        return link, None  # a whole page within one second: only the page link moves on
+    return base, _query(params, next_since)
+
+
+def _save_state(
+    store: RawStore,
+    repo: str,
+    records: dict[Any, dict],
+    reply: Reply,
+    tally: _Tally,
+    url: str | None,
+    first_url: str,
+) -> None:
+    # A one-page answer is cheap to re-check next time with If-None-Match.
+    etag = reply.headers.get("etag") if tally.pages == 1 and tally.complete and not url else None
+    cursor = max((r["updated_at"] for r in records.values()), default=None)
+    entry = {"origin": "live", "cursor": cursor, "etag": etag, "etag_url": first_url}
+    store.set_source_state("github", repo, entry if etag else {**entry, "etag_url": None})

@@ -1,10 +1,14 @@
 """HTTP for the scrapers: one GET with a byte cap, retries with backoff, "is the network there?".
 
 `Fetcher.get` streams a response (so a huge body is refused before it is all in memory), retries
-5xx answers, timeouts and dropped connections with exponential backoff, and tells an unreachable
-network (DNS failure, connection refused on the very first request) apart from an HTTP error, so
-the stage can fall back to the demo corpus quickly instead of retrying for minutes. 4xx answers are
-returned to the caller, which knows what they mean for its API. Not meant to be run directly.
+5xx answers, timeouts and dropped connections with exponential backoff (a 5xx `Retry-After` is
+honoured), and tells an unreachable network (DNS failure, connection refused on the very first
+request) apart from an HTTP error, so the stage can fall back to the demo corpus quickly instead of
+retrying for minutes. A source-specific `refusal` rule says which 4xx answers are temporary
+refusals (rate limits) and how long the server asks to wait; those are retried too, and a wait
+longer than `max_wait_s` stops the source cleanly with `RateLimited`. Other 4xx answers are
+returned to the caller, which knows what they mean for its API. Every error httpx can raise ends
+in a ScrapeError naming the source. Not meant to be run directly.
 
 Retries use tenacity rather than a hand-written loop: its stop/wait/retry pieces are tested, they
 take an injectable `sleep` (tests run without waiting) and log before each sleep.
@@ -16,6 +20,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -32,8 +38,22 @@ class NetworkUnreachable(ScrapeError):
     """The first request of a source could not connect at all (no network, DNS failure)."""
 
 
+class RateLimited(ScrapeError):
+    """The server refuses for longer than allowed (or still after every retry): stop the source
+    cleanly; what is stored and its cursor are kept."""
+
+
 class _Transient(Exception):
-    """Worth another try: 5xx, timeout, dropped connection."""
+    """Worth another try: 5xx, timeout, dropped connection, a rate-limit refusal.
+
+    `wait_s` is the wait the server asked for (Retry-After, a rate-limit reset), None when the
+    backoff decides.
+    """
+
+    def __init__(self, message: str, wait_s: float | None = None, refused: bool = False) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s
+        self.refused = refused  # a 4xx rate-limit refusal (not a server error)
 
 
 class _Unreachable(Exception):
@@ -76,6 +96,26 @@ class Reply:
     links: Mapping[str, Mapping[str, str]]
 
 
+# (reply, attempt number from 1) -> seconds to wait before retrying, or None: not a refusal.
+Refusal = Callable[[Reply, int], float | None]
+
+
+def retry_after_s(value: str | None, clock: Clock) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delay-seconds or an HTTP date), else None."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None  # unreadable: the backoff decides
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - clock.time())
+
+
 class Fetcher:
     """GETs for one source (GitHub or arXiv) over one httpx client.
 
@@ -87,6 +127,8 @@ class Fetcher:
         backoff_s: the first wait between attempts; doubles per attempt.
         clock: time functions.
         throttle: when given, waited on before every attempt (arXiv's request spacing).
+        refusal: which answers below 500 are temporary refusals and how long to wait for each.
+        max_wait_s: the longest single wait accepted for a refusal; beyond it `RateLimited`.
     """
 
     def __init__(
@@ -99,6 +141,8 @@ class Fetcher:
         backoff_s: float,
         clock: Clock,
         throttle: Throttle | None = None,
+        refusal: Refusal | None = None,
+        max_wait_s: float = float("inf"),
     ) -> None:
         self._client = client
         self._source = source
@@ -107,6 +151,8 @@ class Fetcher:
         self._backoff_s = backoff_s
         self._clock = clock
         self._throttle = throttle
+        self._refusal = refusal
+        self._max_wait_s = max_wait_s
         self._reached = False  # becomes True once any request got an HTTP answer
 
     def get(
@@ -115,25 +161,32 @@ class Fetcher:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """GET `url`; returns every answer below 500, retries the rest.
+        """GET `url`; returns every answer below 500 that is not a refusal, retries the rest.
 
         Raises:
             NetworkUnreachable: the source's first request could not connect (tried twice).
-            ScrapeError: retries exhausted, body over the cap, or an unusable URL.
+            RateLimited: refused for longer than `max_wait_s`, or still after every retry.
+            ScrapeError: retries exhausted, body over the cap, an unusable URL, or any other
+                error of the HTTP client (named, with the source).
         """
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._max_retries + 1),
-            wait=tenacity.wait_exponential(multiplier=self._backoff_s, exp_base=2),
+            stop=self._should_stop,
+            wait=self._wait,
             retry=self._worth_retrying,
             sleep=self._clock.sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
         try:
-            reply = retrying(self._attempt, url, params, headers)
+            for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    reply = self._attempt(url, params, headers, number)
         except _Unreachable as exc:
             raise NetworkUnreachable(f"{self._source} at {_host(url)}: {exc}") from None
         except _Transient as exc:
+            if exc.refused:
+                raise RateLimited(self._rate_limit_message(exc)) from None
             raise ScrapeError(
                 f"{self._source}: {exc} (GET {_without_query(url)}), gave up after "
                 f"{self._max_retries + 1} attempts; run again later — "
@@ -141,6 +194,36 @@ class Fetcher:
             ) from None
         self._reached = True
         return reply
+
+    def _rate_limit_message(self, exc: _Transient) -> str:
+        wait = exc.wait_s
+        if wait is not None and wait > self._max_wait_s:
+            when = "an unknown time" if wait == float("inf") else f"{wait:.0f} s"
+            return (
+                f"{self._source}: {exc} for {when}, more than the allowed "
+                f"max_rate_limit_wait_s={self._max_wait_s:g}; stopped, cursor kept — "
+                "run again later (for GitHub, set GITHUB_TOKEN for a higher limit)"
+            )
+        return (
+            f"{self._source}: still {exc} after {self._max_retries + 1} attempts; stopped, "
+            "cursor kept — run again later"
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        return self._backoff_s * 2 ** (attempt - 1)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, _Transient) and exc.wait_s is not None:
+            return exc.wait_s  # what the server asked for (Retry-After, reset time)
+        return self._backoff(state.attempt_number)
+
+    def _should_stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self._max_retries + 1:
+            return True
+        exc = state.outcome.exception() if state.outcome is not None else None
+        # A wait beyond the allowed one is not slept through: stop now and keep the cursor.
+        return isinstance(exc, _Transient) and (exc.wait_s or 0.0) > self._max_wait_s
 
     @staticmethod
     def _worth_retrying(state: tenacity.RetryCallState) -> bool:
@@ -159,16 +242,21 @@ class Fetcher:
         )
 
     def _attempt(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        attempt: int,
     ) -> Reply:
         if self._throttle is not None:
             self._throttle.wait()
         try:
             with self._client.stream("GET", url, params=params, headers=headers) as response:
                 if response.status_code >= 500:
-                    raise _Transient(f"server error HTTP {response.status_code}")
+                    wait = retry_after_s(response.headers.get("retry-after"), self._clock)
+                    raise _Transient(f"server error HTTP {response.status_code}", wait)
                 body = self._read_capped(response)
-                return Reply(
+                reply = Reply(
                     status=response.status_code,
                     url=str(response.url),
                     headers=response.headers,
@@ -189,6 +277,18 @@ class Fetcher:
             raise _Transient(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise _Transient(f"connection broke ({_describe(exc)})") from None
+        except httpx.DecodingError as exc:  # a body cut or garbled in transit (bad gzip)
+            raise _Transient(f"undecodable body ({_describe(exc)})") from None
+        except (httpx.HTTPError, httpx.StreamError, httpx.CookieConflict) as exc:
+            # Everything else httpx can raise (TooManyRedirects, ...) is not worth a retry.
+            raise ScrapeError(
+                f"{self._source}: GET {_without_query(url)} failed ({_describe(exc)}); "
+                "nothing stored was changed"
+            ) from None
+        wait = self._refusal(reply, attempt) if self._refusal is not None else None
+        if wait is not None:
+            raise _Transient(f"rate limited (HTTP {reply.status})", wait, refused=True)
+        return reply
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")

@@ -10,7 +10,9 @@ one ScrapeError listing every failure. Run: `python -m adapterflow scrape` (or `
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from adapterflow.io import write_json_atomic
 from adapterflow.params import ScrapeParams
@@ -18,8 +20,14 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.scrape import arxiv, github
 from adapterflow.scrape.demo import seed_source
 from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
-from adapterflow.scrape.store import RawStore
-from adapterflow.scrape.summary import Kind, KindResult, ScrapeSummary, SourceSummary
+from adapterflow.scrape.store import RawStore, valid_text
+from adapterflow.scrape.summary import (
+    FAILED_PREFIX,
+    Kind,
+    KindResult,
+    ScrapeSummary,
+    SourceSummary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,45 +76,96 @@ def run_scrape_source(
     clock = clock or Clock()
     store = RawStore(paths)
     names = list(params.github.repos if kind == "github" else params.arxiv.categories)
+    try:
+        store.set_configured(kind, names)  # stores of sources no longer listed are not read
+    except ValueError as exc:  # a corrupt state.json: each source below fails, named, instead
+        logger.error("%s: cannot record the configured sources: %s", kind, exc)
+    failures: list[str] = []
     if params.offline:
         if announce:
             logger.info("%s: %s", kind, OFFLINE_NOTICE)
-        sources = [seed_source(kind, n, store) for n in names]
-        return KindResult(
+        sources = [_guarded(kind, n, store, failures, seed_source, kind, n, store) for n in names]
+        result = KindResult(
             kind=kind, offline=True, fallback="scrape.offline is true", sources=sources
         )
+        if failures:
+            raise ScrapeFailed("; ".join(failures), result)
+        return result
 
     sources: list[SourceSummary] = []
-    failures: list[str] = []
     fallback = ""
     module = github if kind == "github" else arxiv
     section = params.github if kind == "github" else params.arxiv
-    with module.make_client(section) as client:
+    try:
+        client = module.make_client(section)
+    except Exception as exc:  # noqa: BLE001 — e.g. a GITHUB_TOKEN a header cannot carry
+        # Only the type: the message could quote the token.
+        why = f"cannot set up the HTTP client ({type(exc).__name__}); check GITHUB_TOKEN"
+        logger.error("%s: %s", kind, why)
+        failures = [f"{kind} {name}: {why}" for name in names]
+        sources = [_failed(kind, name, store, why) for name in names]
+        raise ScrapeFailed(
+            "; ".join(failures), KindResult(kind=kind, offline=False, fallback="", sources=sources)
+        ) from None
+    with client:
         fetcher = module.make_fetcher(client, section, clock)
         for index, name in enumerate(names):
+            scrape_one = (
+                partial(github.scrape_repo, name, params.github, fetcher, store, clock)
+                if kind == "github"
+                else partial(arxiv.scrape_category, name, params.arxiv, fetcher, store)
+            )
             try:
-                if kind == "github":
-                    sources.append(github.scrape_repo(name, params.github, fetcher, store, clock))
-                else:
-                    sources.append(arxiv.scrape_category(name, params.arxiv, fetcher, store))
+                sources.append(_guarded(kind, name, store, failures, scrape_one))
             except NetworkUnreachable as exc:
                 fallback = str(exc)
                 if announce:
                     logger.warning(UNREACHABLE_NOTICE, fallback)
-                sources.extend(seed_source(kind, n, store) for n in names[index:])
+                sources.extend(
+                    _guarded(kind, n, store, failures, seed_source, kind, n, store)
+                    for n in names[index:]
+                )
                 break
-            except ScrapeError as exc:
-                logger.error("%s %s failed: %s", kind, name, exc)
-                failures.append(f"{kind} {name}: {exc}")
-                sources.append(_failed(kind, name, store, str(exc)))
     result = KindResult(kind=kind, offline=bool(fallback), fallback=fallback, sources=sources)
     if failures:
         raise ScrapeFailed("; ".join(failures), result)
     return result
 
 
+def _guarded(
+    kind: Kind,
+    name: str,
+    store: RawStore,
+    failures: list[str],
+    work: Callable[..., SourceSummary],
+    *args: object,
+) -> SourceSummary:
+    """`work(*args)` for one source; a failure is logged, added to `failures` and summarised.
+
+    NetworkUnreachable passes through (the caller falls back to the demo corpus). Anything else
+    unforeseen (a disk error, a bug on odd data) ends as a failure naming the source: what was
+    stored before it stays, and the other sources still run.
+    """
+    try:
+        return work(*args)
+    except NetworkUnreachable:
+        raise
+    except ScrapeError as exc:
+        message = str(exc)
+        logger.error("%s %s failed: %s", kind, name, message)
+    except Exception as exc:  # noqa: BLE001 — one source's bug never stops the others
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        logger.exception("%s %s failed: %s", kind, name, message)
+    failures.append(valid_text(f"{kind} {name}: {message}"))
+    return _failed(kind, name, store, message)
+
+
 def _failed(kind: Kind, name: str, store: RawStore, message: str) -> SourceSummary:
-    origin = store.source_state(kind, name).get("origin", "live")
+    try:
+        origin = store.source_state(kind, name).get("origin", "live")
+        total = len(store.load(kind, name))
+    except Exception:  # noqa: BLE001 — the store itself is unreadable: still report the failure
+        origin, total = "live", 0
     return SourceSummary(
         kind=kind,
         name=name,
@@ -114,18 +173,24 @@ def _failed(kind: Kind, name: str, store: RawStore, message: str) -> SourceSumma
         fetched=0,
         new=0,
         updated=0,
-        total=len(store.load(kind, name)),
+        total=total,
         complete=False,
-        note=f"failed: {message}",
+        note=valid_text(f"{FAILED_PREFIX}{message}"),
     )
 
 
 def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> ScrapeSummary:
     """Write `reports/scrape/summary.json` (format: docs/ARTIFACTS.md) from the kinds' results."""
+    sources = [s for r in results for s in r.sources]
     summary = ScrapeSummary(
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         offline=any(r.offline for r in results),
-        sources=[s for r in results for s in r.sources],
+        sources=sources,
+        failed={
+            f"{s.kind} {s.name}": s.note.removeprefix(FAILED_PREFIX)
+            for s in sources
+            if s.note.startswith(FAILED_PREFIX)
+        },
     )
     write_json_atomic(paths.report_dir("scrape") / "summary.json", summary.model_dump(mode="json"))
     return summary

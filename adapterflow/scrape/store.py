@@ -2,15 +2,18 @@
 
 Records are merged by key (GitHub: issue number within a repository; arXiv: id without version),
 the newest copy winning, and each file is rewritten atomically, sorted by key, so that an unchanged
-store has unchanged bytes (stable DVC hashes). `state.json` holds per-source cursors, ETags and
-where the data came from (`origin`: "live" or "demo"); it is written after the records, so a crash
-in between only means some records are fetched again, never that a cursor runs ahead of the data.
+store has unchanged bytes (stable DVC hashes). `state.json` holds per-source cursors, ETags,
+where the data came from (`origin`: "live" or "demo") and which sources params.yaml lists now
+(`configured`: the only stores prepare and validate read); it is written after the records, so a
+crash in between only means some records are fetched again, never that a cursor runs ahead of the
+data.
 Not meant to be run directly: `python -m adapterflow scrape` uses it.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +43,10 @@ ARXIV_FIELDS = frozenset(
 )
 STATE_VERSION = 1
 
+# A lone UTF-16 surrogate (half an emoji, "\ud83d" in JSON) is valid in a Python str but cannot be
+# written as UTF-8; json.loads accepts it from the API. Every stored string is made valid first.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # state.json is shared by all sources; sources scraped from threads (Prefect's default task
 # runner) must not lose each other's updates, so every update re-reads the file under this lock.
 _STATE_LOCK = threading.Lock()
@@ -49,6 +56,24 @@ _STATE_LOCK = threading.Lock()
 class MergeCounts:
     new: int
     updated: int
+
+
+def valid_text(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD.
+
+    Args:
+        value: a str, or lists/dicts of them (other values are returned as they are).
+
+    Returns:
+        The same shape, writable as UTF-8; unchanged when it already was.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value
 
 
 def record_key(kind: Kind, record: dict[str, Any]) -> Any:
@@ -111,14 +136,15 @@ class RawStore:
         return {record_key(kind, row): row for row in read_jsonl(path)}
 
     def save(self, kind: Kind, name: str, records: dict[Any, dict]) -> None:
-        """Rewrite one source's file atomically, sorted by key."""
-        write_jsonl_atomic(self.file(kind, name), [records[key] for key in sorted(records)])
+        """Rewrite one source's file atomically, sorted by key (text made valid UTF-8)."""
+        rows = [valid_text(records[key]) for key in sorted(records)]
+        write_jsonl_atomic(self.file(kind, name), rows)
 
     # -------------------------------------------------------------------------------- state
     def _read_state(self) -> dict[str, Any]:
         path = self.paths.raw_state
         if not path.is_file():
-            return {"version": STATE_VERSION, "github": {}, "arxiv": {}}
+            return {"version": STATE_VERSION, "github": {}, "arxiv": {}, "configured": {}}
         try:
             state = read_json(path)
         except ValueError as exc:
@@ -128,7 +154,21 @@ class RawStore:
             ) from exc
         state.setdefault("github", {})
         state.setdefault("arxiv", {})
+        state.setdefault("configured", {})
         return state
+
+    def set_configured(self, kind: Kind, names: Iterable[str]) -> None:
+        """Record which sources of `kind` params.yaml lists now (state.json `configured`).
+
+        `prepare` and `validate` read only these sources' stores: a store left behind by a
+        renamed or dropped repository or category is kept on disk but never read.
+        """
+        with _STATE_LOCK:
+            state = self._read_state()
+            names = list(names)
+            if state["configured"].get(kind) != names:
+                state["configured"][kind] = names
+                write_json_atomic(self.paths.raw_state, state)
 
     def source_state(self, kind: Kind, name: str) -> dict[str, Any]:
         """A copy of one source's state: `origin`, `cursor`, and for GitHub `etag`/`etag_url`."""
@@ -139,5 +179,5 @@ class RawStore:
         """Replace one source's state entry (None values dropped); write state.json atomically."""
         with _STATE_LOCK:
             state = self._read_state()
-            state[kind][name] = {k: v for k, v in entry.items() if v is not None}
+            state[kind][name] = valid_text({k: v for k, v in entry.items() if v is not None})
             write_json_atomic(self.paths.raw_state, state)

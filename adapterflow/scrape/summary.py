@@ -45,11 +45,19 @@ class KindResult(BaseModel):
     sources: list[SourceSummary]
 
 
+FAILED_PREFIX = "failed: "  # a failed source's note starts with it, followed by the reason
+
+
 class ScrapeSummary(BaseModel):
-    """The whole stage: `reports/scrape/summary.json`."""
+    """The whole stage: `reports/scrape/summary.json`.
+
+    `failed` maps "<kind> <name>" of every source that failed to why (the same reason as its
+    note); empty when every source ran.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     finished_at: str
     offline: bool
     sources: list[SourceSummary]
+    failed: dict[str, str]

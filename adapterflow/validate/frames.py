@@ -19,7 +19,7 @@ from adapterflow.io import read_jsonl
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.labelling import Labeller
-from adapterflow.prepare.raw import raw_dir
+from adapterflow.prepare.raw import store_files
 from adapterflow.prepare.tasks import SPLITS, TaskDefinition
 
 GITHUB_FIELDS = (
@@ -40,7 +40,7 @@ ARXIV_FIELDS = (
 )  # fmt: skip
 META_FIELDS = ("source", "item_id", "created_at", "split", "input_tokens", "provenance")
 ROLES = ["system", "user", "assistant"]
-_PROVENANCE = re.compile(r"^(label:.+|keyword:.+|field:.+|default)$")
+_PROVENANCE = re.compile(r"^(label:.+|template:.+|keyword:.+|field:.+|default)$")
 
 
 def _records(files: list[Any]) -> list[dict[str, Any]]:
@@ -52,14 +52,18 @@ def _missing(record: dict[str, Any], fields: tuple[str, ...]) -> str:
     return ",".join(f for f in fields if f not in record)
 
 
+def _nulls(record: dict[str, Any], fields: tuple[str, ...]) -> str:
+    """Comma-separated required keys present with a null value ("" when none)."""
+    return ",".join(f for f in fields if f in record and record[f] is None)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
 def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFrame:
     """One row per stored issue, with derived checks (body_empty, labels_ok, has_mapped_label)."""
-    folder = raw_dir(paths, "github")
-    records = _records(sorted(folder.glob("*.jsonl")) if folder.is_dir() else [])
+    records = _records(store_files(paths, "github"))  # stale stores (renamed repos) left out
     labeller = Labeller(prepare.triage)
     rows = []
     for rec in records:
@@ -76,19 +80,19 @@ def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFram
                 "created_at": _text(rec.get("created_at")),
                 "state": rec.get("state"),
                 "missing_fields": _missing(rec, GITHUB_FIELDS),
+                "null_fields": _nulls(rec, GITHUB_FIELDS),
                 "labels_ok": labels_ok,
                 "has_mapped_label": bool(labels_ok and labeller.mapped_labels(repo, labels)),
             }
         )
     columns = ["id", "item_id", "repo", "title", "body_empty", "created_at", "state"]
-    columns += ["missing_fields", "labels_ok", "has_mapped_label"]
+    columns += ["missing_fields", "null_fields", "labels_ok", "has_mapped_label"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def raw_arxiv_frame(paths: ProjectPaths) -> pd.DataFrame:
     """One row per stored paper, with derived checks (primary_listed, missing_fields)."""
-    folder = raw_dir(paths, "arxiv")
-    records = _records(sorted(folder.glob("*.jsonl")) if folder.is_dir() else [])
+    records = _records(store_files(paths, "arxiv"))
     rows = []
     for rec in records:
         primary = rec.get("primary_category")
@@ -102,6 +106,7 @@ def raw_arxiv_frame(paths: ProjectPaths) -> pd.DataFrame:
                 "primary_listed": isinstance(categories, list) and primary in categories,
                 "published": _text(rec.get("published")),
                 "missing_fields": _missing(rec, ARXIV_FIELDS),
+                "null_fields": _nulls(rec, ARXIV_FIELDS),
             }
         )
     columns = [
@@ -112,6 +117,7 @@ def raw_arxiv_frame(paths: ProjectPaths) -> pd.DataFrame:
         "primary_listed",
         "published",
         "missing_fields",
+        "null_fields",
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -141,7 +147,7 @@ def _example_row(task: TaskDefinition, record: dict[str, Any]) -> dict[str, Any]
         "source": meta.get("source"),
         "input": user,
         "messages_ok": bool(contents_ok),
-        "missing_meta": ",".join(f for f in META_FIELDS if f not in meta),
+        "missing_meta": ",".join(f for f in META_FIELDS if meta.get(f) is None),  # absent/null
         "target_error": "; ".join(errors),
         "input_tokens": meta.get("input_tokens"),
         "provenance_ok": sorted(provenance) == sorted(task.fields)

@@ -8,7 +8,11 @@ Four groups, recorded in each expectation's `meta.group`:
 - distribution: enough examples per split, no class above `validate.max_class_share`, inputs
   within the token budget, few empty issue bodies.
 
-Each builder returns (suite name, list of expectations); context.py runs them.
+GX's in-set, between, regex and length expectations skip nulls, so a null would pass them: every
+column a suite reads therefore also gets a not-null expectation (`_with_not_null`), and the frames
+add a `null_fields` column naming required record fields that are null.
+
+Each builder returns a list of expectations; context.py runs them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,25 @@ ARXIV_ID = r"^(?:\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})$"
 
 def _meta(group: str, description: str) -> dict[str, Any]:
     return {"meta": {"group": group, "description": description}}
+
+
+def _with_not_null(exps: list[Any], what: str) -> list[Any]:
+    """`exps` plus a not-null expectation for every column they read that lacks one.
+
+    Args:
+        exps: the suite's expectations.
+        what: names a row in descriptions, e.g. "issue".
+    """
+    covered = {e.column for e in exps if isinstance(e, gxe.ExpectColumnValuesToNotBeNull)}
+    columns = [getattr(e, "column", None) for e in exps]
+    missing = [c for c in dict.fromkeys(columns) if c is not None and c not in covered]
+    return exps + [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=column,
+            **_meta("integrity", f"every {what} has a {column} (other checks skip nulls)"),
+        )
+        for column in missing
+    ]
 
 
 def _unique(column: str, what: str) -> list[Any]:
@@ -56,6 +79,11 @@ def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
             column="missing_fields",
             value_set=[""],
             **_meta("integrity", "every issue has all raw-store fields"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="null_fields",
+            value_set=[""],
+            **_meta("integrity", "no raw-store field of an issue is null"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="title", min_value=1, **_meta("integrity", "every issue has a non-empty title")
@@ -99,18 +127,23 @@ def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
                 ),
             )
         )
-    return exps
+    return _with_not_null(exps, "issue")
 
 
 def raw_arxiv_suite(params: Params) -> list[Any]:
     """Raw arXiv papers: integrity, version-free ids, non-empty titles and abstracts."""
     v = params.validate_
-    return [
+    exps = [
         *_unique("id", "paper"),
         gxe.ExpectColumnValuesToBeInSet(
             column="missing_fields",
             value_set=[""],
             **_meta("integrity", "every paper has all raw-store fields"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="null_fields",
+            value_set=[""],
+            **_meta("integrity", "no raw-store field of a paper is null"),
         ),
         gxe.ExpectColumnValueLengthsToBeBetween(
             column="title", min_value=1, **_meta("integrity", "every paper has a non-empty title")
@@ -137,6 +170,7 @@ def raw_arxiv_suite(params: Params) -> list[Any]:
             min_value=1, **_meta("distribution", "the store is not empty")
         ),
     ]
+    return _with_not_null(exps, "paper")
 
 
 def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[Any]:
@@ -212,4 +246,4 @@ def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[A
                     ),
                 )
             )
-    return exps
+    return _with_not_null(exps, "example")

@@ -54,6 +54,11 @@ def _failed(report: dict) -> set[tuple[str, str | None]]:
     return {(e["name"], e["column"]) for e in report["expectations"] if not e["success"]}
 
 
+def _check(report: dict, name: str, column: str) -> dict:
+    """The report entry of one expectation, by its type and column."""
+    return next(e for e in report["expectations"] if e["name"] == name and e["column"] == column)
+
+
 def _rewrite(path, change) -> None:
     rows = [change(r) or r for r in read_jsonl(path)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -89,7 +94,7 @@ def test_mostly_empty_bodies_fail_the_raw_store(paths):
     store = next(paths.raw_github.glob("*.jsonl"))
     _rewrite(store, lambda r: r.update(body="") if r["number"] % 10 else None)
     report = _validate(paths, "raw_github")
-    entry = next(e for e in report["expectations"] if e["column"] == "body_empty")
+    entry = _check(report, "expect_column_mean_to_be_between", "body_empty")
     assert not entry["success"] and entry["observed_value"] == pytest.approx(0.9, abs=0.01)
 
 
@@ -97,7 +102,10 @@ def test_unknown_label_value_fails_syntax_and_semantics(paths):
     train = paths.task_split("triage", "train")
     target = '{"severity": "medium", "component": "sound", "reproducibility": "always"}'
     _rewrite(
-        train, lambda r: r["messages"][2].update(content=target) if r["id"].endswith("#2") else None
+        train,
+        lambda r: (
+            r["messages"][2].update(content=target) if r["meta"]["ref"].endswith("#2") else None
+        ),
     )
     failed = _failed(_validate(paths, "triage_train"))
     assert ("expect_column_values_to_be_in_set", "component") in failed  # semantics
@@ -124,7 +132,7 @@ def test_renamed_upstream_label_set_fails_semantics(paths):
     checks = {
         e["description"].split(" issues ")[0]: e
         for e in report["expectations"]
-        if e["column"] == "has_mapped_label"
+        if e["column"] == "has_mapped_label" and e["name"] == "expect_column_mean_to_be_between"
     }
     godot, bevy_check = (
         checks["at least 20% of godotengine/godot"],
@@ -149,7 +157,7 @@ def test_one_class_at_95_percent_fails_distribution(paths):
         rows[keep + k] = row
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = _validate(paths, "triage_train")
-    entry = next(e for e in report["expectations"] if e["column"] == "severity_is_top_class")
+    entry = _check(report, "expect_column_mean_to_be_between", "severity_is_top_class")
     assert (
         not entry["success"]
         and entry["observed_value"] >= 0.95
@@ -163,7 +171,7 @@ def test_examples_over_the_token_budget_fail_distribution(paths):
     data["prepare"]["triage"]["max_input_tokens"] = 25
     paths.params.write_text(yaml.safe_dump(data, sort_keys=False))
     report = _validate(paths, "triage_train")
-    entry = next(e for e in report["expectations"] if e["column"] == "input_tokens")
+    entry = _check(report, "expect_column_values_to_be_between", "input_tokens")
     assert not entry["success"] and entry["unexpected_count"] > 0
     assert all(v > 25 for v in entry["unexpected_sample"])
 
@@ -194,3 +202,81 @@ def test_missing_split_file_fails_instead_of_crashing(paths):
 def test_every_split_of_the_healthy_project_has_examples(healthy):
     for split in SPLITS:
         assert healthy.task_split("triage", split).stat().st_size > 0
+
+
+# ---------------------------------------------- issue #14 kind 6: no check lets a null through
+def _suite(paths: ProjectPaths, dataset: str):
+    params = load_params(paths.params)
+    if dataset == "raw_github":
+        frame = frames.raw_github_frame(paths, params.prepare)
+        return frame, suites.raw_github_suite(params, sorted(set(frame["repo"])))
+    if dataset == "raw_arxiv":
+        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+    name, split = dataset.rsplit("_", 1)
+    task = get_task(params.prepare, name)
+    return frames.task_frames(paths, task)[split], suites.task_split_suite(params, task, split)
+
+
+DATASETS = ["raw_github", "raw_arxiv"] + [f"{t}_{s}" for t in ("triage", "papers") for s in SPLITS]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_a_null_in_any_column_a_suite_reads_fails_that_suite(paths, dataset):
+    frame, exps = _suite(paths, dataset)
+    columns = sorted({e.column for e in exps if getattr(e, "column", None)})
+    assert len(frame) >= 3 and len(columns) > 3
+    frame = frame.astype(object)
+    for k, column in enumerate(columns):  # spread over the rows: each column gets one null
+        frame.at[frame.index[k % len(frame)], column] = None
+    report = GxRunner(paths, 5).validate(dataset, frame, exps)
+    failed_columns = {e["column"] for e in report["expectations"] if not e["success"]}
+    assert set(columns) <= failed_columns, set(columns) - failed_columns
+    for column in columns:  # and each null is counted by its column's not-null check
+        entry = next(
+            e
+            for e in report["expectations"]
+            if e["column"] == column and e["name"] == "expect_column_values_to_not_be_null"
+        )
+        assert entry["unexpected_count"] >= 1 and not entry["success"], column
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("state", None), ("title", None), ("updated_at", None), ("labels", None), ("url", None)],
+)
+def test_a_raw_issue_with_a_null_field_fails_the_raw_suite(paths, field, value):
+    store = next(paths.raw_github.glob("*.jsonl"))
+    _rewrite(store, lambda r: r.update({field: value}) if r["number"] == 3 else None)
+    report = _validate(paths, "raw_github")
+    assert not report["success"]
+    assert ("expect_column_values_to_be_in_set", "null_fields") in _failed(report)
+
+
+def test_a_raw_paper_with_a_null_primary_category_fails_the_raw_suite(paths):
+    store = next(paths.raw_arxiv.glob("*.jsonl"))
+    _rewrite(store, lambda r: r.update(primary_category=None) if r["id"].endswith("5") else None)
+    failed = _failed(_validate(paths, "raw_arxiv"))
+    assert ("expect_column_values_to_be_in_set", "null_fields") in failed
+
+
+def test_an_example_with_a_null_meta_value_fails_its_split(paths):
+    train = paths.task_split("triage", "train")
+    _rewrite(train, lambda r: r["meta"].update(input_tokens=None, item_id=None))
+    failed = _failed(_validate(paths, "triage_train"))
+    assert ("expect_column_values_to_not_be_null", "input_tokens") in failed
+    assert ("expect_column_values_to_be_in_set", "missing_meta") in failed
+
+
+def test_the_store_of_a_renamed_repository_is_not_validated_once_params_drop_it(paths):
+    # The old name's store repeats the same issues (same GitHub ids): read, it would break the
+    # unique-id check; the scrape stage recorded that params list only the current names.
+    current = sorted(f.name for f in paths.raw_github.glob("*.jsonl"))
+    stale = [dict(i, repo="minetest/minetest") for i in read_jsonl(paths.raw_github / current[0])]
+    rawdata.write_github_store(paths, stale)
+    assert ("expect_column_values_to_be_unique", "id") in _failed(_validate(paths, "raw_github"))
+    state = {"version": 1, "github": {}, "arxiv": {}, "configured": {"github": []}}
+    state["configured"]["github"] = [name.replace("__", "/")[:-6] for name in current]
+    paths.raw_state.write_text(json.dumps(state), encoding="utf-8")
+    report = _validate(paths, "raw_github")
+    assert report["success"], _failed(report)
+    assert report["rows"] == sum(len(list(read_jsonl(paths.raw_github / n))) for n in current)

@@ -81,3 +81,27 @@ def test_text_over_budget_is_cut_at_a_token_boundary_and_fits(tokenizer):
     trimmed, n = trim_to_tokens(tokenizer, text, 17)
     assert n <= 17 and n == count_tokens(tokenizer, trimmed)
     assert trimmed.endswith(" …") and text.startswith(trimmed[:-2])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            'Broken: <img width="812" alt="Screenshot 2024-05-01" src="https://github.com/u/a.png">',
+            "Broken: [image: Screenshot 2024-05-01]",
+        ),
+        ('<img src="https://github.com/u/a.png" />', "[image]"),
+        ("<details><summary>Log</summary>\n\nIt fails.<br/>\n</details>", "Log\n\nIt fails."),
+        ('<p align="center"><b>Bold</b> text</p>', "Bold text"),
+        ('<video src="https://github.com/u/a.mp4"></video>', "[video]"),
+    ],
+)
+def test_html_tags_never_reach_the_model_input(body, expected):
+    assert normalise_markdown(body, 12, 200) == expected
+
+
+def test_angle_brackets_that_are_no_html_and_html_inside_code_are_kept():
+    assert normalise_markdown("Vec<T> and Option<Box<dyn Any>> fail", 12, 200) == (
+        "Vec<T> and Option<Box<dyn Any>> fail"
+    )
+    assert normalise_markdown("```html\n<img src=x>\n```", 12, 200) == "```html\n<img src=x>\n```"

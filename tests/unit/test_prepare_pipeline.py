@@ -13,8 +13,12 @@ from adapterflow.io import read_json, read_jsonl
 from adapterflow.params import load_params
 from adapterflow.prepare import BaseModelMissingError, run_prepare
 from adapterflow.prepare.raw import RawStoreError
+from adapterflow.prepare.split import assign_split
 from adapterflow.prepare.tasks import SPLITS
+from adapterflow.scrape import run_scrape_source
 from tests import rawdata
+from tests.replay_server import FakeGitHub, ReplayServer, scrape_params
+from tests.replay_server import issue as api_issue
 
 
 def _set(paths, **changes):
@@ -34,6 +38,11 @@ def _records(paths, task):
     return {r["id"]: r for split in SPLITS for r in read_jsonl(paths.task_split(task, split))}
 
 
+def _by_ref(paths, task):
+    """Records by their readable reference ("owner/name#number"), for assertions."""
+    return {r["meta"]["ref"]: r for r in _records(paths, task).values()}
+
+
 @pytest.fixture()
 def triage_project(project, tiny_model_dir):
     rawdata.link_base_model(project, tiny_model_dir)
@@ -48,9 +57,7 @@ def test_examples_are_chat_records_with_target_and_provenance(triage_project):
     assert (
         sum(summary.tasks["triage"].model_dump(exclude={"dropped"}).values()) == len(records) == 120
     )
-    rec = records[
-        "triage:godotengine/godot#7"
-    ]  # labels topic:audio + regression, "only once" in the body
+    rec = records["triage:1000007"]  # GitHub's numeric issue id: labels topic:audio + regression
     assert [m["role"] for m in rec["messages"]] == ["system", "user", "assistant"]
     assert rec["messages"][1]["content"].startswith("Title: Problem 7 with topic:audio\n\nIssue 7:")
     assert "\r" not in rec["messages"][1]["content"]
@@ -63,10 +70,8 @@ def test_examples_are_chat_records_with_target_and_provenance(triage_project):
         "component": "label:topic:audio",
         "reproducibility": "keyword:only once",
     }
-    assert (
-        rec["meta"]["source"] == "godotengine/godot"
-        and rec["meta"]["item_id"] == "godotengine/godot#7"
-    )
+    assert rec["meta"]["source"] == "godotengine/godot" and rec["meta"]["item_id"] == "1000007"
+    assert rec["meta"]["ref"] == "godotengine/godot#7"
     assert rec["meta"]["created_at"] == "2025-01-08T10:00:00Z"
     assert 0 < rec["meta"]["input_tokens"] <= params.prepare.triage.max_input_tokens
 
@@ -106,7 +111,7 @@ def test_duplicates_and_empty_bodies_are_left_out_and_counted(triage_project):
     summary = run_prepare(params.prepare, paths)
     assert summary.tasks["triage"].dropped == {"duplicate_input": 1, "body_too_short": 1}
     records = _records(paths, "triage")
-    assert "triage:godotengine/godot#1" in records and "triage:godotengine/godot#900" not in records
+    assert "triage:1000001" in records and "triage:900" not in records
 
 
 def test_cap_keeps_a_stable_hash_sample(triage_project):
@@ -125,7 +130,7 @@ def test_long_bodies_are_trimmed_to_the_token_budget(triage_project):
     long_issue = rawdata.issue("godotengine/godot", 500, "Slow menu", "menu button " * 200, [])
     rawdata.write_github_store(paths, [*rawdata.github_issues(20), long_issue])
     run_prepare(params.prepare, paths)
-    rec = _records(paths, "triage")["triage:godotengine/godot#500"]
+    rec = _by_ref(paths, "triage")["godotengine/godot#500"]
     assert rec["meta"]["truncated"] and rec["meta"]["input_tokens"] <= 24
     assert rec["messages"][1]["content"].endswith(" …")
 
@@ -157,7 +162,11 @@ def test_real_recorded_issues_become_examples(real_data, project, tiny_model_dir
                 continue
             repo = item["repository_url"].split("/repos/", 1)[1]
             labels = [lab["name"] for lab in item["labels"]]
-            issues.append(rawdata.issue(repo, item["number"], item["title"], item["body"], labels))
+            issues.append(
+                rawdata.issue(
+                    repo, item["number"], item["title"], item["body"], labels, id=item["id"]
+                )
+            )
     rawdata.write_github_store(project, issues)
     params = _set(project, **{"prepare.tasks": ["triage"]})
     summary = run_prepare(params.prepare, project)
@@ -169,7 +178,7 @@ def test_real_recorded_issues_become_examples(real_data, project, tiny_model_dir
             "\r" not in rec["messages"][1]["content"]
             and "<!--" not in rec["messages"][1]["content"]
         )
-    rendering = records["triage:openframeworks/openFrameworks#6147"]
+    rendering = _by_ref(project, "triage")["openframeworks/openFrameworks#6147"]
     assert rendering["meta"]["provenance"]["component"] == "keyword:render*"
 
 
@@ -208,3 +217,61 @@ def test_cli_prepare_writes_examples_and_fails_readably(triage_project):
         f.unlink()
     bad = runner.invoke(app, ["--params", str(paths.params), "prepare"])
     assert bad.exit_code == 2
+
+
+def _scrape_repo(project, repo: str, items: list[dict]) -> None:
+    """Scrape `repo` (the only configured repository) from a real local server serving `items`."""
+    with ReplayServer(FakeGitHub({repo: items})) as server:
+        run_scrape_source(scrape_params(server.url, repos=(repo,)), project, "github")
+
+
+def _renamed_issues(n: int) -> list[dict]:
+    bodies = [topic for _, topic in rawdata.GODOT_TOPICS]
+    return [
+        api_issue(k, f"2025-01-{1 + k % 28:02d}T00:00:{k % 60:02d}Z", body=bodies[k % 6] + f" {k}")
+        for k in range(1, n + 1)
+    ]
+
+
+def test_a_renamed_repository_keeps_every_test_item_in_test(triage_project):
+    """minetest/minetest became luanti-org/luanti: the split key (issue id) does not change."""
+    paths, params = triage_project
+    for f in paths.raw_github.glob("*.jsonl"):
+        f.unlink()
+    items = _renamed_issues(400)
+    _scrape_repo(paths, "minetest/minetest", items)
+    run_prepare(params.prepare, paths)
+    before = {r["meta"]["item_id"]: r["meta"]["split"] for r in _records(paths, "triage").values()}
+    in_test = {i for i, split in before.items() if split == "test"}
+    assert len(in_test) > 40
+
+    # After the rename the same issues (same ids) come from the new name, plus new ones; the old
+    # store stays in data/raw (append-only) but params no longer list it.
+    _scrape_repo(paths, "luanti-org/luanti", [*items, *_renamed_issues(460)[400:]])
+    assert (paths.raw_github / "minetest__minetest.jsonl").is_file()
+    run_prepare(params.prepare, paths)
+    after = _records(paths, "triage").values()
+    assert {r["meta"]["source"] for r in after} == {"luanti-org/luanti"}  # stale store not read
+    splits = {r["meta"]["item_id"]: r["meta"]["split"] for r in after}
+    assert len(splits) == len(after) == 460  # each issue once
+    assert {i: splits[i] for i in in_test} == dict.fromkeys(in_test, "test")
+    assert {i: splits[i] for i in before} == before  # train and valid items stay too
+
+
+def test_two_stores_of_one_renamed_repository_without_state_give_each_issue_once(triage_project):
+    """Stores written by hand (no state.json): both are read, one copy per issue id survives."""
+    paths, params = triage_project
+    for f in paths.raw_github.glob("*.jsonl"):
+        f.unlink()
+    old = rawdata.github_issues(60, repo="minetest/minetest")
+    new = [dict(i, repo="luanti-org/luanti", updated_at="2026-01-01T00:00:00Z") for i in old]
+    rawdata.write_github_store(paths, old[:40] + new[20:])
+    run_prepare(params.prepare, paths)
+    records = list(_records(paths, "triage").values())
+    assert sorted(r["meta"]["item_id"] for r in records) == sorted(str(i["id"]) for i in old)
+    newer = {r["meta"]["item_id"]: r["meta"]["source"] for r in records}
+    assert all(newer[str(i["id"])] == "luanti-org/luanti" for i in new[20:])  # newest copy wins
+    only_old = {str(i["id"]) for i in old[:20]}
+    expected = {i: assign_split(params.prepare.split.salt, "triage", i, 0.15, 0.10) for i in newer}
+    assert {r["meta"]["item_id"]: r["meta"]["split"] for r in records} == expected
+    assert only_old <= set(newer)

@@ -110,7 +110,8 @@ def test_offline_seeds_only_the_configured_sources_and_again_is_a_no_op(demo_pro
         ("cs.LG", "demo", 2),
     }
     report = read_json(demo_project.report_dir("scrape") / "summary.json")
-    assert set(report) == {"finished_at", "offline", "sources"} and report["offline"] is True
+    assert set(report) == {"finished_at", "offline", "sources", "failed"} and report["offline"]
+    assert report["failed"] == {}
     assert set(report["sources"][0]) == {
         "kind", "name", "origin", "fetched", "new", "updated", "total", "complete", "note",
     }  # fmt: skip
@@ -187,6 +188,7 @@ def test_a_failed_source_still_gets_the_others_scraped_and_a_summary(demo_projec
     report = read_json(demo_project.report_dir("scrape") / "summary.json")
     by_name = {s["name"]: s for s in report["sources"]}
     assert by_name["o/r"]["complete"] is False and by_name["o/r"]["note"].startswith("failed: ")
+    assert set(report["failed"]) == {"github o/r"} and "not found" in report["failed"]["github o/r"]
     assert by_name["cs.LG"]["complete"] is True and by_name["cs.LG"]["total"] == 1
 
 

@@ -102,7 +102,9 @@ def test_v2016_multi_line_titles_and_wrapped_abstracts_are_normalised(project, r
         result = _scrape(server.url, project)
     assert [r.query["start"] for r in server.requests] == ["0", "10"]  # the empty page ends it
     stored = _stored(project)
-    assert len(stored) == 10 and result.sources[0].complete
+    # totalResults said 31: the empty second page proves nothing, so the run is not complete
+    assert len(stored) == 10 and not result.sources[0].complete
+    assert "empty page at start=10 although totalResults=31" in result.sources[0].note
     for record in stored:
         for text in (record["title"], record["abstract"]):
             assert "\n" not in text and "  " not in text and text == text.strip() and text
