@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterflow.evaluate.metrics import score_item, summarise
+from adapterflow.fingerprint import sha256_file
 from adapterflow.io import read_jsonl, write_json_atomic, write_jsonl_atomic
 from adapterflow.params import EvaluateParams
 
@@ -116,8 +117,13 @@ def build_reports(
 def write_reports(
     metrics_path: Path, predictions_path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
 ) -> None:
-    """Store predictions, then metrics (the file DVC and the gate key on), each atomically."""
+    """Store predictions, then metrics (the file DVC and the gate key on), each atomically.
+
+    The metrics gain `predictions_sha256`, the hash of the predictions file as written, so promote
+    can tell that the pair belongs together.
+    """
     write_jsonl_atomic(predictions_path, rows)
+    metrics["predictions_sha256"] = sha256_file(predictions_path)
     write_json_atomic(metrics_path, metrics)
 
 

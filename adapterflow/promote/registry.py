@@ -11,6 +11,13 @@ then is registry.json rewritten atomically. A crash at any point leaves registry
 the next version. Writers take a file lock, so parallel `promote` runs of two tasks cannot lose
 each other's update.
 
+Concurrent promotions of one task: promote decides outside the lock (re-evaluating a champion can
+take minutes) on a private staged copy of the adapter, then `record` re-checks under the lock that
+the champion is still the one it compared against (else promote decides again) and that the
+adapter is not already recorded; so a worse candidate never replaces a better champion unseen, and
+no adapter is recorded twice. Every entry names the content hashes of its adapter and base model
+(adapterflow/fingerprint.py); `verify_entry` refuses a version whose files no longer match.
+
 Why not DVC's GTO (git tags as a registry): it needs a git repository and creates tags/commits,
 while promotions also run in scheduled flows and temp dirs that are not repositories, and the lead
 owns git state here. The JSON registry keeps GTO's vocabulary (versions, a stage per version).
@@ -25,23 +32,35 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from adapterflow.io import read_json, write_json_atomic
+from adapterflow.fingerprint import adapter_sha256, check_same
+from adapterflow.io import read_json, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 REGISTRY_FILE = "registry.json"
 VERSION = re.compile(r"^v(\d{4,})$")
+STAGING = re.compile(r"^\.staging-(?:v\d+-)?(\d+)")  # .staging-<pid>-<random> (older: -v0001-<pid>)
 
 
 class RegistryError(RuntimeError):
     """The registry cannot do what was asked (e.g. no earlier champion); the message says why."""
+
+
+class RegistryBusyError(RegistryError):
+    """The registry lock stayed taken by another process for longer than the wait allowed."""
+
+
+class ChampionChangedError(RuntimeError):
+    """The champion changed between the gate's decision and its commit (decide again)."""
 
 
 def now() -> str:
@@ -65,9 +84,26 @@ def champion_entry(registry_dir: Path, task: str) -> dict[str, Any] | None:
     return next((e for e in state["history"] if e["version"] == state["champion"]), None)
 
 
-def _lock(registry_dir: Path) -> FileLock:
+@contextmanager
+def locked(registry_dir: Path, wait_s: float) -> Iterator[None]:
+    """Hold the registry lock (models/registry/.registry.lock), waiting at most `wait_s` seconds.
+
+    Raises:
+        RegistryBusyError: another process held it for longer than `wait_s`.
+    """
     registry_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(registry_dir / ".registry.lock", timeout=600)
+    lock = FileLock(registry_dir / ".registry.lock")
+    try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        raise RegistryBusyError(
+            f"the registry lock {lock.lock_file} was held by another process for over {wait_s:g} s "
+            "(schedule.lock_wait_s); nothing was changed: try again when it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _next_version(registry_dir: Path, task: str, state: Mapping[str, Any]) -> str:
@@ -79,13 +115,38 @@ def _next_version(registry_dir: Path, task: str, state: Mapping[str, Any]) -> st
     return f"v{max(taken, default=0) + 1:04d}"
 
 
-def sha256_dir(folder: Path) -> str:
-    """A content hash over a folder's files (names and bytes), to recognise the same adapter."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def _clear_stale_staging(folder: Path) -> None:
+    # Staging folders of live promotions are in use (they are made outside the lock); only those
+    # whose process is gone are a crashed run's junk.
+    for stale in folder.glob(".staging-*"):
+        match = STAGING.match(stale.name)
+        if match is None or not _pid_alive(int(match.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextmanager
+def staged_copy(registry_dir: Path, task: str, adapter_dir: Path) -> Iterator[Path]:
+    """A private copy of `adapter_dir` beside the version folders, removed on exit unless `record`
+    renamed it into place. Promote hashes and records this copy, so whatever happens to
+    models/adapters/<task> meanwhile, the bytes it checked are the bytes it records."""
+    folder = registry_dir / task
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=folder))
+    try:
+        shutil.copytree(adapter_dir, staging, dirs_exist_ok=True)
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def data_version(root: Path, task: str) -> str:
@@ -120,52 +181,103 @@ def git_revision(root: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
+class Recorded(NamedTuple):
+    """What `record` did: the version the decision refers to, the champion before, whether a new
+    version was written, and a note when it was not (the same adapter is already recorded)."""
+
+    version: str
+    champion_before: str | None
+    new: bool
+    note: str | None
+
+
+def _already_recorded(state: Mapping[str, Any], entry: Mapping[str, Any]) -> Recorded | None:
+    """The entry this candidate duplicates, if any: the champion's adapter on the same base, or
+    any version holding this adapter with the very same evidence (two promotions of one
+    evaluate)."""
+    champion = state["champion"]
+    same_artifact = [
+        e
+        for e in state["history"]
+        if e.get("adapter_sha256") == entry["adapter_sha256"]
+        and e.get("base_sha256", entry["base_sha256"]) == entry["base_sha256"]
+    ]
+    for e in same_artifact:
+        if e["version"] == champion:
+            note = f"candidate is the same adapter as champion {champion}: nothing new to record"
+            return Recorded(champion, champion, False, note)
+    for e in same_artifact:
+        if e.get("metrics_sha256") == entry["metrics_sha256"]:
+            note = (
+                f"this adapter with this same evaluation is already recorded as {e['version']} "
+                f"({e['status']}): not recorded twice"
+            )
+            return Recorded(e["version"], champion, False, note)
+    return None
+
+
 def record(
     registry_dir: Path,
     task: str,
-    adapter_dir: Path,
+    staging: Path,
     evidence: Callable[[str], Mapping[str, Any]],
     entry: Mapping[str, Any],
     promote: bool,
     *,
+    expect_champion: str | None,
+    wait_s: float,
     before_commit: Callable[[], None] | None = None,
-) -> tuple[str, str | None]:
+) -> Recorded:
     """Record a gate decision as a new version, making it the champion when `promote` is true.
+
+    Everything is checked again under the registry lock: the champion must still be the one the
+    gate compared against, and an adapter already recorded (same adapter and base hash as the
+    champion, or the same evaluation) is not recorded twice.
 
     Args:
         registry_dir: models/registry.
         task: task name.
-        adapter_dir: the candidate adapter to copy.
-        evidence: given the new version, file name -> Path (copied) or JSON-able object (written)
-            into the version folder.
+        staging: the candidate adapter, staged by `staged_copy` (renamed into place here).
+        evidence: given the new version, file name -> bytes (written as is) or JSON-able object
+            written into the version folder.
         entry: the history entry's fields other than version, status, adapter_path, created_at and
-            promoted_by.
+            promoted_by; must hold adapter_sha256, base_sha256 and metrics_sha256.
         promote: make this version the champion (the old one becomes "retired").
+        expect_champion: the champion version the gate decided against (None: there was none).
+        wait_s: longest wait for the registry lock, seconds.
         before_commit: called after the folder is in place and before registry.json is rewritten
             (tests inject a crash there).
 
     Returns:
-        (new version, champion before).
+        What was recorded (see `Recorded`).
+
+    Raises:
+        ChampionChangedError: another promotion or a rollback changed the champion since the gate
+            decided; nothing was written (decide again).
+        RegistryBusyError: the lock stayed taken for over `wait_s`.
     """
-    with _lock(registry_dir):
+    with locked(registry_dir, wait_s):
         registry = read_registry(registry_dir)
         state = task_state(registry, task)
+        before = state["champion"]
+        if before != expect_champion:
+            raise ChampionChangedError(
+                f"{task}: champion changed from {expect_champion} to {before} while deciding"
+            )
+        duplicate = _already_recorded(state, entry)
+        if duplicate is not None:
+            return duplicate
         version = _next_version(registry_dir, task, state)
         target = registry_dir / task / version
-        # Under the lock no other writer is active: staging folders left by a crashed run are junk.
-        for stale in (registry_dir / task).glob(".staging-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        staging = registry_dir / task / f".staging-{version}-{os.getpid()}"
-        shutil.copytree(adapter_dir, staging)
+        _clear_stale_staging(registry_dir / task)
         for name, item in evidence(version).items():
-            if isinstance(item, Path):
-                shutil.copy2(item, staging / name)
+            if isinstance(item, bytes):
+                write_bytes_atomic(staging / name, item)
             else:
                 write_json_atomic(staging / name, item)
         os.replace(staging, target)  # atomic: the version folder appears whole or not at all
         if before_commit is not None:
             before_commit()
-        before = state["champion"]
         history = [dict(e) for e in state["history"]]
         if promote:
             for e in history:
@@ -187,22 +299,64 @@ def record(
         logger.info(
             "registry: %s %s recorded as %s", task, version, "champion" if promote else "rejected"
         )
-        return version, before
+        return Recorded(version, before, True, None)
 
 
-def rollback(registry_dir: Path, task: str) -> tuple[str, str]:
+def verify_entry(root: Path, task: str, entry: Mapping[str, Any], base_sha: str) -> None:
+    """Refuse to use a recorded version whose adapter folder or base model is not what it was
+    measured with.
+
+    Args:
+        root: the project root (entries hold paths relative to it).
+        task: the task name (for the message).
+        entry: a registry history entry.
+        base_sha: `base_sha256` of models/base as it is now.
+
+    Raises:
+        EvidenceMismatchError: the version folder's adapter or the base model differs from what
+            the entry records; the message names both hashes and what to do.
+    """
+    version = entry["version"]
+    folder = root / entry["adapter_path"]
+    subject = f"{task} {version} (models/registry/registry.json)"
+    check_same(
+        "adapter", entry.get("adapter_sha256"), adapter_sha256(folder), subject=subject,
+        fix=f"{folder} was changed after it was recorded: restore it, or roll back with "
+        f"`python -m adapterflow rollback {task}`",
+    )  # fmt: skip
+    if entry.get("base_sha256") is None:  # recorded before base hashes existed
+        logger.warning("%s records no base model hash; cannot check models/base", subject)
+        return
+    check_same(
+        "base model", entry["base_sha256"], base_sha, subject=subject,
+        fix=f"re-import the base model {version} was measured on (e.g. `dvc checkout "
+        f"models/base`), or train, evaluate and promote an adapter on this base with "
+        f"`dvc repro promote@{task}`",
+    )  # fmt: skip
+
+
+def rollback(registry_dir: Path, task: str, *, base_sha: str, wait_s: float) -> tuple[str, str]:
     """Make the previous champion of `task` the champion again.
 
     The current champion becomes "rolled_back" (with who and when); the most recent "retired"
-    version before it becomes "champion".
+    version before it that holds another adapter becomes "champion", after checking that its
+    adapter folder and the current base model are what it was measured with.
+
+    Args:
+        registry_dir: models/registry.
+        task: task name.
+        base_sha: `base_sha256` of models/base now.
+        wait_s: longest wait for the registry lock, seconds.
 
     Returns:
         (version rolled back, version restored).
 
     Raises:
         RegistryError: no champion, or no earlier champion to go back to.
+        EvidenceMismatchError: the earlier champion does not fit the adapter/base on disk; the
+            registry is unchanged.
     """
-    with _lock(registry_dir):
+    with locked(registry_dir, wait_s):
         registry = read_registry(registry_dir)
         state = task_state(registry, task)
         current = state["champion"]
@@ -210,11 +364,20 @@ def rollback(registry_dir: Path, task: str) -> tuple[str, str]:
             raise RegistryError(f"no champion for task {task!r}; nothing to roll back")
         history = [dict(e) for e in state["history"]]
         index = next(i for i, e in enumerate(history) if e["version"] == current)
-        previous = next((e for e in reversed(history[:index]) if e["status"] == "retired"), None)
+        sha = history[index].get("adapter_sha256")
+        previous = next(
+            (
+                e
+                for e in reversed(history[:index])
+                if e["status"] == "retired" and (sha is None or e.get("adapter_sha256") != sha)
+            ),
+            None,
+        )
         if previous is None:
             raise RegistryError(
                 f"{task} {current} is the first champion; there is no earlier one to roll back to"
             )
+        verify_entry(registry_dir.parent.parent, task, previous, base_sha)
         history[index].update(
             status="rolled_back", rolled_back_at=now(), rolled_back_by=getpass.getuser()
         )
