@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapterflow.answers import json_line
+from adapterflow.answers import json_line, valid_text
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 
@@ -126,7 +126,11 @@ def run_predict(
     definition = get_task(params.prepare, task)
     version, adapter_dir = champion_dir(paths, task)
     model, tokenizer = load_champion(paths.base_model, adapter_dir, f"{task} champion {version}")
-    inputs = [trim_to_tokens(tokenizer, t, definition.max_input_tokens)[0] for t in texts]
+    # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON file) are not text:
+    # the tokenizer would raise on them, so they become U+FFFD.
+    inputs = [
+        trim_to_tokens(tokenizer, valid_text(t), definition.max_input_tokens)[0] for t in texts
+    ]
     prompts = [
         render_prompt(
             tokenizer,
