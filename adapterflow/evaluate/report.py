@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapterflow.answers import valid_text
 from adapterflow.evaluate.metrics import score_item, summarise
 from adapterflow.fingerprint import sha256_file
 from adapterflow.io import read_jsonl, write_json_atomic, write_jsonl_atomic
@@ -88,6 +89,10 @@ def build_reports(
         (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
     """
     references = [example_reference(e) for e in examples]
+    # Generated text is stored as UTF-8: a lone surrogate would make the write fail for the whole
+    # task, so it becomes U+FFFD here (the item is then scored on what is stored).
+    outputs = [valid_text(o) for o in outputs]
+    baseline_outputs = [valid_text(o) for o in baseline_outputs]
     metrics, scores = score_outputs(outputs, references, schema, fields, ev)
     baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev)
     document = {
