@@ -31,7 +31,12 @@ from adapterflow.modeling import (
 )
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
-from adapterflow.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from adapterflow.train.checkpoint import (
+    clear_checkpoints,
+    fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from adapterflow.train.data import (
     IGNORE_INDEX,
     Encoded,
@@ -281,5 +286,5 @@ def run_train(
         wall_s=time.perf_counter() - started,
         device=str(device), hashes=hashes, resumed_from=resumed,
     )  # fmt: skip
-    (ckpt_dir / "checkpoint.pt").unlink(missing_ok=True)  # finished: the next run starts fresh
+    clear_checkpoints(ckpt_dir)  # finished: the next run starts fresh
     return summary
