@@ -66,23 +66,6 @@ def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
     return entry["version"], paths.root / entry["adapter_path"]
 
 
-def load_champion(base_dir: Path, adapter_dir: Path, what: str) -> tuple[Any, Any]:
-    """`load_adapter_model`, with a failure to fit the adapter onto the base (other shapes or
-    module names) reported as ModelLoadError naming `what` instead of a traceback."""
-    from adapterflow.evaluate.model import load_adapter_model
-    from adapterflow.modeling import ModelLoadError
-
-    try:
-        return load_adapter_model(base_dir, adapter_dir)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        if isinstance(exc, ModelLoadError):
-            raise
-        raise ModelLoadError(
-            f"{what} does not load onto the base model at {base_dir} ({type(exc).__name__}: "
-            f"{str(exc)[:300]}); re-import the base it was trained on, or retrain: `dvc repro`"
-        ) from exc
-
-
 def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
     """The user turn for one input: its "text", or a raw issue/paper built as prepare does."""
     from adapterflow.prepare.normalise import normalise_markdown, normalise_text
@@ -119,13 +102,15 @@ def run_predict(
         adapterflow.modeling.ModelLoadError: the adapter does not fit the base model.
     """
     from adapterflow.chat import render_prompt
+    from adapterflow.evaluate import load_measured_model
     from adapterflow.evaluate.generate import generate_batched
     from adapterflow.prepare.normalise import trim_to_tokens
     from adapterflow.prepare.tasks import get_task
 
     definition = get_task(params.prepare, task)
     version, adapter_dir = champion_dir(paths, task)
-    model, tokenizer = load_champion(paths.base_model, adapter_dir, f"{task} champion {version}")
+    what = f"{task} champion {version}"
+    model, tokenizer = load_measured_model(paths.base_model, adapter_dir, what)
     # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON file) are not text:
     # the tokenizer would raise on them, so they become U+FFFD.
     inputs = [

@@ -137,3 +137,30 @@ def test_stage_gives_up_after_the_bounded_wait_naming_the_holder_and_changes_not
     finally:
         _finish(hand, tmp_path)
     assert repro_stage(tmp_path, "next", lock_wait_s=30).ran is False  # the hand run did it
+
+
+HOLD_REPO_LOCK = """import pathlib, sys, time
+import zc.lockfile
+lock = zc.lockfile.LockFile(sys.argv[1])  # as DVC takes .dvc/tmp/lock
+pathlib.Path(sys.argv[2]).write_text("")
+time.sleep(60)
+"""
+
+
+def test_stage_waits_for_dvc_s_repository_lock_too(tmp_path):
+    _repo(tmp_path, {"ok": {"cmd": "echo hi > out.txt", "outs": ["out.txt"]}})
+    held = tmp_path / "held"
+    lock = tmp_path / ".dvc" / "tmp" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_REPO_LOCK, str(lock), str(held)])
+    try:
+        while not held.exists():
+            time.sleep(0.05)
+        assert any("repository lock" in h for h in lock_holders(tmp_path))
+        with pytest.raises(StageBusy, match="repository lock"):
+            repro_stage(tmp_path, "ok", lock_wait_s=1)
+        assert not (tmp_path / "out.txt").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert repro_stage(tmp_path, "ok", lock_wait_s=30).ran

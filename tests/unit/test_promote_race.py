@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from adapterflow.io import read_json
 from adapterflow.paths import ProjectPaths
+from adapterflow.promote.registry import RegistryBusyError
 from tests.unit.test_registry import TASK, _evaluate, _promote, _registry, _rollback
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +106,43 @@ def test_three_simultaneous_promotions_record_the_candidate_once(project):
     gate = read_json(project.report_dir("gate") / f"{TASK}.json")
     assert gate["version"] == "v0001"
     assert not list((project.registry / TASK).glob(".staging-*"))
+
+
+HOLD_LOCK = """import pathlib, sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+pathlib.Path(sys.argv[2]).write_text("")
+time.sleep(60)
+"""
+
+
+def test_promote_waits_a_bounded_time_for_the_registry_lock_then_says_so(project, tmp_path):
+    _evaluate(project, right=38, weights=b"only")
+    data = yaml.safe_load(project.params.read_text())
+    data["schedule"]["lock_wait_s"] = 1
+    project.params.write_text(yaml.safe_dump(data))
+    project.registry.mkdir(parents=True, exist_ok=True)
+    held = tmp_path / "held"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(project.registry / ".registry.lock"), str(held)]
+    )
+    try:
+        while not held.exists():
+            time.sleep(0.05)
+        with pytest.raises(RegistryBusyError, match=r"held by another process for over 1 s"):
+            _promote(project)
+        result = _cli_promote(project)
+        out = _finish_failing(result)
+        assert "lock_wait_s" in out and "Traceback" not in out
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (project.registry / "registry.json").exists()
+    assert _promote(project).version == "v0001"  # once free, the same evidence promotes
+
+
+def _finish_failing(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 2, out.decode()
+    return out.decode()
