@@ -199,7 +199,7 @@ def promote(
 def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to roll back")) -> None:
     """Make the previous champion of <task> the champion again (recorded in the history)."""
     from adapterflow.fingerprint import base_sha256
-    from adapterflow.promote.registry import rollback as do_rollback
+    from adapterflow.promote.rollback import rollback as do_rollback
 
     paths = ctx.obj.paths
     try:

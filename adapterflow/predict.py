@@ -55,7 +55,8 @@ def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
         FileNotFoundError: no base model.
     """
     from adapterflow.fingerprint import base_sha256
-    from adapterflow.promote.registry import champion_entry, verify_entry
+    from adapterflow.promote.registry import champion_entry
+    from adapterflow.promote.rollback import verify_entry
 
     entry = champion_entry(paths.registry, task)
     if entry is None:

@@ -37,6 +37,7 @@ from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
 from adapterflow.promote.gate import GateDecision, decide
+from adapterflow.promote.staging import staged_copy
 
 logger = logging.getLogger(__name__)
 HEADLINE = ("n", "structural", "content", "bleu", "fields", "intervals", "bleu_signature")
@@ -227,7 +228,7 @@ def run_promote(
     ev = _read_evidence(paths, task)
     adapter_dir = paths.root / ev.metrics["adapter"]
     check_adapter(adapter_dir)
-    with registry.staged_copy(paths.registry, task, adapter_dir) as staging:
+    with staged_copy(paths.registry, task, adapter_dir) as staging:
         hashes = _check_artifacts(paths, task, ev.metrics, staging)
         entry = _entry(params, paths, task, ev, hashes)
         for _attempt in range(MAX_DECISIONS):

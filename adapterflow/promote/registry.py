@@ -16,7 +16,8 @@ take minutes) on a private staged copy of the adapter, then `record` re-checks u
 the champion is still the one it compared against (else promote decides again) and that the
 adapter is not already recorded; so a worse candidate never replaces a better champion unseen, and
 no adapter is recorded twice. Every entry names the content hashes of its adapter and base model
-(adapterflow/fingerprint.py); `verify_entry` refuses a version whose files no longer match.
+(adapterflow/fingerprint.py); `rollback.verify_entry` refuses a version whose files no longer
+match.
 
 Why not DVC's GTO (git tags as a registry): it needs a git repository and creates tags/commits,
 while promotions also run in scheduled flows and temp dirs that are not repositories, and the lead
@@ -30,9 +31,7 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,13 +41,12 @@ from typing import Any, NamedTuple
 import yaml
 from filelock import FileLock, Timeout
 
-from adapterflow.fingerprint import adapter_sha256, check_same
 from adapterflow.io import read_json, write_bytes_atomic, write_json_atomic
+from adapterflow.promote.staging import clear_stale_staging
 
 logger = logging.getLogger(__name__)
 REGISTRY_FILE = "registry.json"
 VERSION = re.compile(r"^v(\d{4,})$")
-STAGING = re.compile(r"^\.staging-(?:v\d+-)?(\d+)")  # .staging-<pid>-<random> (older: -v0001-<pid>)
 
 
 class RegistryError(RuntimeError):
@@ -113,40 +111,6 @@ def _next_version(registry_dir: Path, task: str, state: Mapping[str, Any]) -> st
     if folder.is_dir():
         taken += [int(m.group(1)) for p in folder.iterdir() if (m := VERSION.match(p.name))]
     return f"v{max(taken, default=0) + 1:04d}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
-
-
-def _clear_stale_staging(folder: Path) -> None:
-    # Staging folders of live promotions are in use (they are made outside the lock); only those
-    # whose process is gone are a crashed run's junk.
-    for stale in folder.glob(".staging-*"):
-        match = STAGING.match(stale.name)
-        if match is None or not _pid_alive(int(match.group(1))):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-@contextmanager
-def staged_copy(registry_dir: Path, task: str, adapter_dir: Path) -> Iterator[Path]:
-    """A private copy of `adapter_dir` beside the version folders, removed on exit unless `record`
-    renamed it into place. Promote hashes and records this copy, so whatever happens to
-    models/adapters/<task> meanwhile, the bytes it checked are the bytes it records."""
-    folder = registry_dir / task
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=folder))
-    try:
-        shutil.copytree(adapter_dir, staging, dirs_exist_ok=True)
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def data_version(root: Path, task: str) -> str:
@@ -237,7 +201,7 @@ def record(
     Args:
         registry_dir: models/registry.
         task: task name.
-        staging: the candidate adapter, staged by `staged_copy` (renamed into place here).
+        staging: the candidate adapter, staged by `staging.staged_copy` (renamed into place here).
         evidence: given the new version, file name -> bytes (written as is) or JSON-able object
             written into the version folder.
         entry: the history entry's fields other than version, status, adapter_path, created_at and
@@ -269,7 +233,7 @@ def record(
             return duplicate
         version = _next_version(registry_dir, task, state)
         target = registry_dir / task / version
-        _clear_stale_staging(registry_dir / task)
+        clear_stale_staging(registry_dir / task)
         for name, item in evidence(version).items():
             if isinstance(item, bytes):
                 write_bytes_atomic(staging / name, item)
@@ -300,90 +264,3 @@ def record(
             "registry: %s %s recorded as %s", task, version, "champion" if promote else "rejected"
         )
         return Recorded(version, before, True, None)
-
-
-def verify_entry(root: Path, task: str, entry: Mapping[str, Any], base_sha: str) -> None:
-    """Refuse to use a recorded version whose adapter folder or base model is not what it was
-    measured with.
-
-    Args:
-        root: the project root (entries hold paths relative to it).
-        task: the task name (for the message).
-        entry: a registry history entry.
-        base_sha: `base_sha256` of models/base as it is now.
-
-    Raises:
-        EvidenceMismatchError: the version folder's adapter or the base model differs from what
-            the entry records; the message names both hashes and what to do.
-    """
-    version = entry["version"]
-    folder = root / entry["adapter_path"]
-    subject = f"{task} {version} (models/registry/registry.json)"
-    check_same(
-        "adapter", entry.get("adapter_sha256"), adapter_sha256(folder), subject=subject,
-        fix=f"{folder} was changed after it was recorded: restore it, or roll back with "
-        f"`python -m adapterflow rollback {task}`",
-    )  # fmt: skip
-    if entry.get("base_sha256") is None:  # recorded before base hashes existed
-        logger.warning("%s records no base model hash; cannot check models/base", subject)
-        return
-    check_same(
-        "base model", entry["base_sha256"], base_sha, subject=subject,
-        fix=f"re-import the base model {version} was measured on (e.g. `dvc checkout "
-        f"models/base`), or train, evaluate and promote an adapter on this base with "
-        f"`dvc repro promote@{task}`",
-    )  # fmt: skip
-
-
-def rollback(registry_dir: Path, task: str, *, base_sha: str, wait_s: float) -> tuple[str, str]:
-    """Make the previous champion of `task` the champion again.
-
-    The current champion becomes "rolled_back" (with who and when); the most recent "retired"
-    version before it that holds another adapter becomes "champion", after checking that its
-    adapter folder and the current base model are what it was measured with.
-
-    Args:
-        registry_dir: models/registry.
-        task: task name.
-        base_sha: `base_sha256` of models/base now.
-        wait_s: longest wait for the registry lock, seconds.
-
-    Returns:
-        (version rolled back, version restored).
-
-    Raises:
-        RegistryError: no champion, or no earlier champion to go back to.
-        EvidenceMismatchError: the earlier champion does not fit the adapter/base on disk; the
-            registry is unchanged.
-    """
-    with locked(registry_dir, wait_s):
-        registry = read_registry(registry_dir)
-        state = task_state(registry, task)
-        current = state["champion"]
-        if current is None:
-            raise RegistryError(f"no champion for task {task!r}; nothing to roll back")
-        history = [dict(e) for e in state["history"]]
-        index = next(i for i, e in enumerate(history) if e["version"] == current)
-        sha = history[index].get("adapter_sha256")
-        previous = next(
-            (
-                e
-                for e in reversed(history[:index])
-                if e["status"] == "retired" and (sha is None or e.get("adapter_sha256") != sha)
-            ),
-            None,
-        )
-        if previous is None:
-            raise RegistryError(
-                f"{task} {current} is the first champion; there is no earlier one to roll back to"
-            )
-        verify_entry(registry_dir.parent.parent, task, previous, base_sha)
-        history[index].update(
-            status="rolled_back", rolled_back_at=now(), rolled_back_by=getpass.getuser()
-        )
-        previous["status"] = "champion"
-        tasks = dict(registry["tasks"])
-        tasks[task] = {"champion": previous["version"], "history": history}
-        write_json_atomic(registry_dir / REGISTRY_FILE, {**registry, "tasks": tasks})
-        logger.info("registry: %s rolled back from %s to %s", task, current, previous["version"])
-        return current, previous["version"]

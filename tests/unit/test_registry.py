@@ -17,7 +17,8 @@ from adapterflow.io import read_json, write_json_atomic
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry as reg
-from adapterflow.promote import run_promote
+from adapterflow.promote import run_promote, staging
+from adapterflow.promote.rollback import rollback
 
 TASK = "triage"
 REF = '{"severity": "high", "component": "ui", "reproducibility": "always"}'
@@ -64,7 +65,7 @@ def _evaluate(project: ProjectPaths, right: int, n: int = 40, weights: bytes = b
 
 def _rollback(project: ProjectPaths) -> tuple[str, str]:
     base = base_sha256(project.base_model)
-    return reg.rollback(project.registry, TASK, base_sha=base, wait_s=30)
+    return rollback(project.registry, TASK, base_sha=base, wait_s=30)
 
 
 def _registry(project: ProjectPaths) -> dict:
@@ -143,7 +144,7 @@ def test_crash_while_copying_leaves_no_half_version(project, monkeypatch, step):
         raise OSError("disk full")
 
     if step == "staging the adapter":
-        monkeypatch.setattr(reg.shutil, "copytree", broken_copy)
+        monkeypatch.setattr(staging.shutil, "copytree", broken_copy)
     else:
         monkeypatch.setattr(reg, "write_bytes_atomic", broken_copy)
     with pytest.raises(OSError, match="disk full"):
