@@ -11,14 +11,15 @@ mismatch with `EvidenceMismatchError`, whose message names both hashes and what 
 - `base_sha256(folder)`: every file of the imported base model (weights, config, tokenizer) except
   import.json, which records *when* it was imported: re-importing the same model keeps the hash.
 
-Hashing the ~1 GB base takes a second or two; results are remembered per process, keyed by each
-file's size, mtime and inode, so a long-running process (the server) does not re-read unchanged
-files. Not run directly.
+Hashing the ~1 GB base takes a second or two; per-file results are remembered per process, keyed
+by size, mtime, ctime and inode (files touched in the last 2 s are always re-read), so a
+long-running process (the server) does not re-read unchanged weights. Not run directly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ EVIDENCE_FILES = frozenset({"metrics.json", "predictions.jsonl", "gate.json", "p
 BASE_RECORD_FILES = frozenset({"import.json"})
 _BLOCK = 1 << 20  # read files in 1 MiB blocks: constant memory for multi-GB weights
 
+RACY_NS = 2_000_000_000  # files modified less than 2 s ago are never remembered
 _memo: dict[tuple, str] = {}
 
 
@@ -68,20 +70,25 @@ def sha256_dir(folder: Path, exclude: Iterable[str] = ()) -> str:
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder; nothing to hash")
-    files = _files(folder, exclude)
-    stats = []
-    for path in files:
-        st = path.stat()
-        stats.append((path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns, st.st_ino))
-    key = (str(folder.resolve()), tuple(stats))
+    digest = hashlib.sha256()
+    for path in _files(folder, exclude):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(bytes.fromhex(_file_hash(path)))
+    return digest.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    """sha256_file, remembered for files whose metadata is unchanged and not recent."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key in _memo:
         return _memo[key]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(bytes.fromhex(sha256_file(path)))
-    _memo[key] = digest.hexdigest()
-    return _memo[key]
+    digest = sha256_file(path)
+    # A file changed within the filesystem's timestamp granularity can keep its mtime: only files
+    # left alone for a while are remembered (git's "racy" rule), the others are read every time.
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+        _memo[key] = digest
+    return digest
 
 
 def adapter_sha256(folder: Path) -> str:
