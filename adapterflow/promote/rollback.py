@@ -101,7 +101,8 @@ def rollback(registry_dir: Path, task: str, *, base_sha: str, wait_s: float) -> 
         )
         if previous is None:
             raise RegistryError(
-                f"{task} {current} is the first champion; there is no earlier one to roll back to"
+                f"{task} {current} is the first champion; there is no earlier one (holding another "
+                "adapter) to roll back to"
             )
         verify_entry(registry_dir.parent.parent, task, previous, base_sha)
         history[index].update(
