@@ -11,7 +11,6 @@ Train and evaluate then load `models/base/` fast and offline. Run it with
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from adapterflow.chat import ensure_chat_template
+from adapterflow.fingerprint import sha256_file
 from adapterflow.io import replace_dir_atomic, write_json_atomic
 from adapterflow.params import ImportParams
 from adapterflow.paths import ProjectPaths
@@ -50,15 +50,6 @@ class ImportSummary(BaseModel):
     wall_s: float
     imported_at: str
     params: dict[str, Any]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _resolve(params: ImportParams, scratch: Path) -> tuple[str, str | None, str]:

@@ -148,11 +148,21 @@ def train(
 # ----------------------------------------------------------- evaluate / promote / registry tools
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that mean "fix your inputs" (message says how), reported without a traceback."""
+    from adapterflow.fingerprint import EvidenceMismatchError
     from adapterflow.modeling import ModelLoadError
     from adapterflow.predict import NoChampionError
     from adapterflow.promote.registry import RegistryError
 
-    return (FileNotFoundError, ValueError, ModelLoadError, NoChampionError, RegistryError)
+    # EvidenceMismatchError: the adapter/base on disk is not what was measured (both hashes named);
+    # ValueError includes merge's refused --out (MergeTargetError).
+    return (
+        FileNotFoundError,
+        ValueError,
+        ModelLoadError,
+        NoChampionError,
+        RegistryError,
+        EvidenceMismatchError,
+    )
 
 
 @app.command("evaluate")
@@ -188,12 +198,16 @@ def promote(
 @app.command("rollback")
 def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to roll back")) -> None:
     """Make the previous champion of <task> the champion again (recorded in the history)."""
-    from adapterflow.promote.registry import RegistryError
-    from adapterflow.promote.registry import rollback as do_rollback
+    from adapterflow.fingerprint import base_sha256
+    from adapterflow.promote.rollback import rollback as do_rollback
 
+    paths = ctx.obj.paths
     try:
-        old, new = do_rollback(ctx.obj.paths.registry, task)
-    except RegistryError as exc:
+        wait_s = ctx.obj.params().schedule.lock_wait_s
+        old, new = do_rollback(
+            paths.registry, task, base_sha=base_sha256(paths.base_model), wait_s=wait_s
+        )
+    except _user_errors() as exc:  # a restored version must fit the adapter and base on disk
         _fail(str(exc))
     typer.echo(f"{task}: rolled back {old} -> champion {new}")
 
@@ -246,7 +260,7 @@ def predict(
     except _user_errors() as exc:
         _fail(str(exc))
     for prediction in predictions:
-        typer.echo(prediction.model_dump_json())
+        typer.echo(prediction.json_line())  # valid JSON whatever the model generated
 
 
 @app.command("merge")
@@ -255,11 +269,15 @@ def merge(
     task: str = typer.Argument(..., help="task whose champion adapter to merge"),
     out: Path = typer.Option(..., "--out", help="folder for the merged standalone model"),
 ) -> None:
-    """Merge the champion adapter into the float32 base and save a standalone model to --out."""
+    """Merge the champion adapter into the float32 base and save a standalone model to --out.
+
+    --out must be new, empty or an earlier merge output, never a project folder. The log says how
+    many of the gate's test answers the merged model reproduces.
+    """
     from adapterflow.merge import run_merge
 
     try:
-        summary = run_merge(ctx.obj.paths, task, out)
+        summary = run_merge(ctx.obj.params(), ctx.obj.paths, task, out)
     except _user_errors() as exc:
         _fail(str(exc))
     logger.info("merge done: %s", summary.model_dump_json())

@@ -32,9 +32,11 @@ CATEGORY_PATTERN = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 
 
 class Section(BaseModel):
-    """Base for every params section: immutable, unknown keys are an error."""
+    """Base for every params section: immutable, unknown keys are an error, and every float field
+    (in any section, nested dicts included) must be finite: YAML's `.inf`/`.nan` pass `gt=0`-style
+    bounds (inf > 0) and would reach training as an all-NaN adapter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------- scrape
@@ -221,6 +223,7 @@ class ScheduleParams(Section):
     notify_timeout_s: float = Field(gt=0)
     push: bool
     record_experiment: bool
+    lock_wait_s: float = Field(gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -393,7 +396,9 @@ class Params(Section):
     """params.yaml: one section per stage, named as the stage."""
 
     # Dumps (`python -m adapterflow params`) use params.yaml names (`import`, not `import_`).
-    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, serialize_by_alias=True
+    )
 
     scrape: ScrapeParams
     # `import` is a Python keyword: the field is import_, the params.yaml key stays `import`.

@@ -3,6 +3,8 @@
 The Prefect retrain flow (flows/retrain.py) runs every stage through DVC instead of calling the
 stage functions itself, so dvc.lock stays the one record of which data and params produced which
 adapter and metrics, and a stage whose deps and params did not change is skipped by DVC for free.
+A hand-run `dvc repro` holding a stage's outputs makes a scheduled stage wait (bounded by
+schedule.lock_wait_s, then `StageBusy`) instead of failing "is busy" at once.
 Each run can then be saved as a DVC experiment (`dvc exp save`: dvc.lock, params and metrics kept
 under refs/exps without touching the git branch) and its data pushed to the DVC remote.
 
@@ -13,6 +15,8 @@ print(list_stages(Path('.')))"
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import re
@@ -22,6 +26,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+import psutil
 from pydantic import BaseModel, ConfigDict
 
 logger = logging.getLogger(__name__)
@@ -29,6 +34,10 @@ logger = logging.getLogger(__name__)
 # The dvc of this interpreter's environment, never whichever one is first on PATH.
 DVC = (sys.executable, "-m", "dvc")
 SKIPPED = re.compile(r"Stage '(?P<stage>[^']+)' didn't change, skipping")
+STARTED = re.compile(r"^Running stage '")
+# DVC 3's lock errors (dvc/rwlock.py, dvc/lock.py), raised before a stage's command starts; DVC
+# runs as a subprocess, so its output is all there is to tell them from a failing stage.
+DVC_BUSY = re.compile(r"is busy, it is being blocked by|Unable to acquire lock")
 DOT_NODE = re.compile(r'^"(?P<node>[^"]+)";$')
 DOT_EDGE = re.compile(r'^"(?P<src>[^"]+)" -> "(?P<dst>[^"]+)";$')
 TAIL_LINES = 40  # log lines kept for the error message of a failed stage
@@ -48,6 +57,10 @@ class StageRun(BaseModel):
 
 class StageFailed(RuntimeError):
     """A DVC stage exited non-zero; the message holds the stage and the end of its log."""
+
+
+class StageBusy(StageFailed):
+    """Other processes held a lock the stage needs for longer than allowed; it did not start."""
 
 
 def _env() -> dict[str, str]:
@@ -124,23 +137,95 @@ def list_stages(root: Path) -> list[str]:
     return done
 
 
-def repro_stage(root: Path, stage: str, log: Log = logger) -> StageRun:
+def lock_holders(root: Path) -> list[str]:
+    """Who holds a DVC lock in `root` now, e.g. `["PID 4242 (dvc repro)"]`; empty when free.
+
+    Reads DVC's own lock files: `.dvc/tmp/rwlock` (the per-output locks a running stage holds
+    while its command runs; entries of dead processes do not count) and `.dvc/tmp/lock` (the
+    repository lock, taken by every dvc command around its bookkeeping), probed with a
+    non-blocking flock as DVC takes it.
+    """
+    tmp = root / ".dvc" / "tmp"
+    holders: list[str] = []
+    try:
+        table = json.loads((tmp / "rwlock").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no stage running (or DVC is rewriting the file right now)
+        table = {}
+    infos = list(table.get("write", {}).values())
+    infos += [info for readers in table.get("read", {}).values() for info in readers]
+    for info in infos:
+        pid = int(info.get("pid", 0))
+        if pid != os.getpid() and psutil.pid_exists(pid):
+            holders.append(f"PID {pid} ({info.get('cmd', '?')})")
+    repo_lock = tmp / "lock"
+    if repo_lock.is_file():
+        with repo_lock.open("a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holders.append(f"DVC's repository lock ({repo_lock.read_text().strip() or '?'})")
+            else:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return sorted(set(holders))
+
+
+def _wait_for_locks(root: Path, stage: str, deadline: float, wait_s: float, log: Log) -> None:
+    delay, announced = 0.25, False
+    while holders := lock_holders(root):
+        if time.monotonic() >= deadline:
+            raise StageBusy(
+                f"stage {stage!r} waited {wait_s:g} s (schedule.lock_wait_s) for locks held by "
+                f"{', '.join(holders)}; it did not start, nothing of it ran: run again when that "
+                "has finished"
+            )
+        if not announced:
+            log.info("stage %s waits (up to %g s) for %s", stage, wait_s, ", ".join(holders))
+            announced = True
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
+        delay = min(delay * 2, 5.0)
+
+
+def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float) -> StageRun:
     """Run one stage with `dvc repro -s`: DVC skips it when nothing it depends on changed.
+
+    Someone may be running `dvc repro` by hand: DVC itself fails at once ("is busy") on an output
+    another process's stage holds. So this first waits, at most `lock_wait_s` seconds, until no
+    other process holds a DVC lock, and retries (within the same bound) when DVC still loses the
+    race before starting the stage. A stage is never started and then abandoned.
 
     Args:
         root: the project root.
         stage: a name from `list_stages`.
         log: where the stage's output lines go.
+        lock_wait_s: longest wait for locks held by others, seconds (schedule.lock_wait_s).
 
     Returns:
         Whether it ran, how long it took and its last log lines.
 
     Raises:
+        StageBusy: the locks stayed taken for `lock_wait_s`; the stage did not start.
         StageFailed: the stage's command failed; the message ends with its log (e.g. the
             validation report's verdict).
     """
     started = time.perf_counter()
-    rc, lines = run_dvc(root, "repro", "-s", stage, log=log)
+    deadline = time.monotonic() + lock_wait_s
+    while True:
+        _wait_for_locks(root, stage, deadline, lock_wait_s, log)
+        rc, lines = run_dvc(root, "repro", "-s", stage, log=log)
+        lost_race = (
+            rc != 0
+            and not any(STARTED.search(x) for x in lines)
+            and any(DVC_BUSY.search(x) for x in lines)
+        )
+        if not lost_race:
+            break
+        log.info("stage %s: another dvc took the lock first; waiting again", stage)
+        if time.monotonic() >= deadline:
+            raise StageBusy(
+                f"stage {stage!r} kept losing DVC's locks to other dvc processes for "
+                f"{lock_wait_s:g} s (schedule.lock_wait_s); it did not start: run again later"
+            )
+        time.sleep(0.5)
     tail = tuple(deque(lines, maxlen=TAIL_LINES))
     if rc != 0:
         raise StageFailed(f"stage {stage!r} failed (dvc exit {rc}):\n" + "\n".join(tail))

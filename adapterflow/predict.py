@@ -4,7 +4,10 @@ An input is either plain text (used as the user turn as is) or a raw item shaped
 stores (a GitHub issue with title/body, an arXiv record with abstract), turned into the user turn
 the way prepare builds training examples; the text is trimmed to the task's token budget, rendered
 with the training chat template and answered greedily in batches. Each answer comes back with its
-parsed JSON object (None when it does not fit the task schema).
+parsed JSON object (None when it does not fit the task schema); `Prediction.json_line` prints it
+as valid JSON whatever was generated. Before loading, the champion's adapter folder and the base
+model are checked against the content hashes its registry entry records: a re-imported (other)
+base model is refused with both hashes named, never answered with.
 
     python -m adapterflow predict triage --text "Title: crash on start ..."
     python -m adapterflow predict papers --file papers.jsonl
@@ -19,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from adapterflow.answers import json_line, valid_text
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 
@@ -35,20 +39,31 @@ class Prediction(BaseModel):
     parsed: dict[str, Any] | None
     version: str
 
+    def json_line(self) -> str:
+        """This prediction as one line of valid UTF-8 JSON, whatever the model generated."""
+        return json_line(self.model_dump())
+
 
 def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
-    """The champion's version and adapter folder for `task`.
+    """The champion's version and adapter folder for `task`, checked against its registry entry:
+    the folder holds the adapter and models/base the base model it was measured with.
 
     Raises:
         NoChampionError: nothing was promoted for `task` yet.
+        adapterflow.fingerprint.EvidenceMismatchError: the adapter or base model on disk is not
+            the one the champion was measured with (the message names both hashes).
+        FileNotFoundError: no base model.
     """
+    from adapterflow.fingerprint import base_sha256
     from adapterflow.promote.registry import champion_entry
+    from adapterflow.promote.rollback import verify_entry
 
     entry = champion_entry(paths.registry, task)
     if entry is None:
         raise NoChampionError(
             f"no champion for task {task} yet; run dvc repro or adapterflow promote {task}"
         )
+    verify_entry(paths.root, task, entry, base_sha256(paths.base_model))
     return entry["version"], paths.root / entry["adapter_path"]
 
 
@@ -83,17 +98,25 @@ def run_predict(
 
     Raises:
         NoChampionError: no champion for the task yet.
+        adapterflow.fingerprint.EvidenceMismatchError: the champion's adapter or the base model
+            is not what the champion was measured with.
+        adapterflow.modeling.ModelLoadError: the adapter does not fit the base model.
     """
     from adapterflow.chat import render_prompt
+    from adapterflow.evaluate import load_measured_model
     from adapterflow.evaluate.generate import generate_batched
-    from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.prepare.normalise import trim_to_tokens
     from adapterflow.prepare.tasks import get_task
 
     definition = get_task(params.prepare, task)
     version, adapter_dir = champion_dir(paths, task)
-    model, tokenizer = load_adapter_model(paths.base_model, adapter_dir)
-    inputs = [trim_to_tokens(tokenizer, t, definition.max_input_tokens)[0] for t in texts]
+    what = f"{task} champion {version}"
+    model, tokenizer = load_measured_model(paths.base_model, adapter_dir, what)
+    # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON file) are not text:
+    # the tokenizer would raise on them, so they become U+FFFD.
+    inputs = [
+        trim_to_tokens(tokenizer, valid_text(t), definition.max_input_tokens)[0] for t in texts
+    ]
     prompts = [
         render_prompt(
             tokenizer,

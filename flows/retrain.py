@@ -11,7 +11,8 @@ Outcomes: a failing stage (e.g. validation) ends the run Failed, its message (th
 stage's log) visible in the Prefect UI and reports/runs.jsonl, and no later stage runs. A gate
 that says no ends the run Completed with a "not promoted" message; the champion keeps serving.
 Another run holding the project lock ends this one Cancelled at once (runs never overlap or pile
-up).
+up). A hand-run `dvc repro` holding DVC's locks makes a stage wait, at most schedule.lock_wait_s;
+after that the run ends Cancelled, naming the holder, before that stage starts (never half-done).
 
 Run it once, embedded (no server needed): `python -m flows.retrain [--params params.yaml]`.
 """
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from adapterflow.io import read_json
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
-from adapterflow.pipeline import StageRun, list_stages
+from adapterflow.pipeline import StageBusy, StageRun, list_stages
 from flows.hooks import project_lock, project_root, record_run, skipped_run
 from tasks.pipeline import push_data, record_experiment, repro
 
@@ -97,7 +98,12 @@ def retrain(params_path: Path = Path("params.yaml")) -> State:
     try:
         never_scraped = not ProjectPaths(root).raw.exists()
         stages = [s for s in list_stages(root) if _base(s) != "scrape" or never_scraped]
-        runs = [repro(root, stage) for stage in stages]
+        runs: list[StageRun] = []
+        for stage in stages:
+            try:
+                runs.append(repro(root, stage, params.schedule.lock_wait_s))
+            except StageBusy as exc:  # someone's `dvc repro` kept the locks: stop cleanly
+                return skipped_run(root, busy_message(exc, runs))
         promoted, rejected = gate_outcome(root, runs)
         experiment, pushed = None, False
         if any(run.ran for run in runs):  # an unchanged run adds nothing to version
@@ -114,6 +120,15 @@ def retrain(params_path: Path = Path("params.yaml")) -> State:
         return Completed(message=message, data=summary)
     finally:
         lock.release()
+
+
+def busy_message(exc: StageBusy, runs: list[StageRun]) -> str:
+    """The Cancelled run's reason: which lock, and what this run did before it (all recorded)."""
+    done = ", ".join(r.stage for r in runs if r.ran) or "none"
+    return (
+        f"{exc}; this run stopped there (stages it ran, each complete and recorded in dvc.lock: "
+        f"{done}); no experiment saved, champions unchanged unless promoted above"
+    )
 
 
 def experiment_name() -> str:

@@ -10,9 +10,10 @@ from adapterflow import pipeline
 
 
 @task(task_run_name="repro-{stage}")
-def repro(root: Path, stage: str) -> pipeline.StageRun:
-    """`dvc repro -s <stage>` with its log in this task run; DVC skips a stage nothing changed."""
-    return pipeline.repro_stage(root, stage, log=get_run_logger())
+def repro(root: Path, stage: str, lock_wait_s: float) -> pipeline.StageRun:
+    """`dvc repro -s <stage>` with its log in this task run; DVC skips a stage nothing changed.
+    Waits up to `lock_wait_s` for DVC locks others hold (pipeline.StageBusy after that)."""
+    return pipeline.repro_stage(root, stage, log=get_run_logger(), lock_wait_s=lock_wait_s)
 
 
 @task

@@ -3,7 +3,9 @@
 Both models answer the same prompts (rendered with adapterflow.chat, as in training) by batched
 greedy decoding; the answers are scored for structure (schema-valid JSON), content (exact match
 per labelled field) and BLEU, with intervals, and written to reports/metrics/<task>.json and
-reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). Run it with
+reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). The metrics name the content hashes of the
+adapter and base model measured and of the predictions file (`adapter_sha256`, `base_sha256`,
+`predictions_sha256`), which promote checks against what is on disk. Run it with
 `python -m adapterflow evaluate <task>` or `dvc repro evaluate@<task>`.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from adapterflow.chat import render_prompt
+from adapterflow.fingerprint import adapter_sha256, base_sha256, check_same
 from adapterflow.io import read_jsonl
 from adapterflow.params import EvaluateParams, Params
 from adapterflow.paths import ProjectPaths
@@ -81,6 +84,32 @@ def answer(
     )
 
 
+def load_measured_model(base_dir: Path, adapter_dir: Path, what: str) -> tuple[Any, Any]:
+    """`load_adapter_model`, with a failure to fit the adapter onto the base (other shapes or
+    module names, e.g. after another base model was imported) reported as ModelLoadError.
+
+    Args:
+        base_dir: the imported base model.
+        adapter_dir: the adapter folder.
+        what: names the adapter in the message, e.g. "triage champion v0002".
+
+    Raises:
+        adapterflow.modeling.ModelLoadError: the base is missing or the adapter does not fit it.
+    """
+    from adapterflow.evaluate.model import load_adapter_model
+    from adapterflow.modeling import ModelLoadError
+
+    try:
+        return load_adapter_model(base_dir, adapter_dir)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        if isinstance(exc, ModelLoadError):
+            raise
+        raise ModelLoadError(
+            f"{what} does not load onto the base model at {base_dir} ({type(exc).__name__}: "
+            f"{str(exc)[:300]}); re-import the base it was trained on, or retrain: `dvc repro`"
+        ) from exc
+
+
 def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:
     """Evaluate models/adapters/<task> and the zero-shot base on the task's test split.
 
@@ -92,7 +121,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     Returns:
         The headline numbers and where the reports went.
     """
-    from adapterflow.evaluate.model import check_adapter, load_adapter_model
+    from adapterflow.evaluate.model import check_adapter
     from adapterflow.evaluate.report import build_reports, write_reports
     from adapterflow.prepare.tasks import get_task
 
@@ -102,11 +131,18 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     examples = load_test_examples(paths, task, ev)
     adapter_dir = paths.adapter(task)
     check_adapter(adapter_dir)
-    model, tokenizer = load_adapter_model(paths.base_model, adapter_dir)
+    # Hashed before loading and the adapter again after answering: the metrics name exactly what
+    # was measured, and an adapter replaced mid-run is an error, not a mislabelled result.
+    base_sha, adapter_sha = base_sha256(paths.base_model), adapter_sha256(adapter_dir)
+    model, tokenizer = load_measured_model(paths.base_model, adapter_dir, f"adapter {adapter_dir}")
     logger.info("evaluating %s on %d test examples", task, len(examples))
     outputs = answer(model, tokenizer, examples, ev)
     with model.disable_adapter():  # the same weights without the adapter: the zero-shot baseline
         baseline_outputs = answer(model, tokenizer, examples, ev)
+    check_same(
+        "adapter", adapter_sha, adapter_sha256(adapter_dir), subject=f"this evaluation of {task}",
+        fix=f"it was replaced while evaluate ran: re-run `dvc repro evaluate@{task}`",
+    )  # fmt: skip
     metrics, rows = build_reports(
         task,
         examples,
@@ -117,6 +153,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
         ev,
         adapter=adapter_dir.relative_to(paths.root).as_posix(),
     )
+    metrics |= {"adapter_sha256": adapter_sha, "base_sha256": base_sha}
     out_metrics, out_predictions = metrics_path(paths, task), predictions_path(paths, task)
     write_reports(out_metrics, out_predictions, metrics, rows)
     base = metrics["baseline"]

@@ -11,7 +11,6 @@ Used by `adapterflow evaluate` and by the gate's paired comparison; see docs/ART
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 from jsonschema.validators import validator_for
 from sacrebleu.metrics import BLEU
+
+from adapterflow.answers import parse_json_object
 
 INVALID = "<invalid>"  # confusion-matrix column for outputs without a usable value of the field
 _WHITESPACE = re.compile(r"\s+")
@@ -44,12 +45,12 @@ class ItemScore:
 
 
 def parse_object(text: str) -> dict[str, Any] | None:
-    """The output as a JSON object, or None when it is not exactly one JSON object."""
-    try:
-        value = json.loads(text.strip())
-    except (json.JSONDecodeError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+    """The output as a JSON object, or None when it is not exactly one valid JSON object.
+
+    Never raises: any generated text is at most invalid for its own item (see
+    adapterflow.answers.parse_json_object for what counts as invalid).
+    """
+    return parse_json_object(text)
 
 
 def _normalise(value: Any) -> Any:

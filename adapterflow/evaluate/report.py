@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapterflow.answers import valid_text
 from adapterflow.evaluate.metrics import score_item, summarise
+from adapterflow.fingerprint import sha256_file
 from adapterflow.io import read_jsonl, write_json_atomic, write_jsonl_atomic
 from adapterflow.params import EvaluateParams
 
@@ -87,6 +89,10 @@ def build_reports(
         (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
     """
     references = [example_reference(e) for e in examples]
+    # Generated text is stored as UTF-8: a lone surrogate would make the write fail for the whole
+    # task, so it becomes U+FFFD here (the item is then scored on what is stored).
+    outputs = [valid_text(o) for o in outputs]
+    baseline_outputs = [valid_text(o) for o in baseline_outputs]
     metrics, scores = score_outputs(outputs, references, schema, fields, ev)
     baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev)
     document = {
@@ -116,8 +122,13 @@ def build_reports(
 def write_reports(
     metrics_path: Path, predictions_path: Path, metrics: dict[str, Any], rows: list[dict[str, Any]]
 ) -> None:
-    """Store predictions, then metrics (the file DVC and the gate key on), each atomically."""
+    """Store predictions, then metrics (the file DVC and the gate key on), each atomically.
+
+    The metrics gain `predictions_sha256`, the hash of the predictions file as written, so promote
+    can tell that the pair belongs together.
+    """
     write_jsonl_atomic(predictions_path, rows)
+    metrics["predictions_sha256"] = sha256_file(predictions_path)
     write_json_atomic(metrics_path, metrics)
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema
 
+from adapterflow.answers import parse_json_object
+
 if TYPE_CHECKING:  # params imports this module's vocabulary inside a validator; avoid a cycle
     from adapterflow.params import PrepareParams
 
@@ -95,11 +97,8 @@ class TaskDefinition:
 
     def parse_target(self, text: str) -> dict[str, Any] | None:
         """The object in `text` if it is JSON that fits the schema (enums included), else None."""
-        try:
-            obj = json.loads(text)
-        except (json.JSONDecodeError, TypeError):
-            return None
-        return obj if not self.schema_errors(obj) else None
+        obj = parse_json_object(text)  # model output: never raises, odd text is just invalid
+        return obj if obj is not None and not self.schema_errors(obj) else None
 
 
 def _enum_text(values: tuple[str, ...]) -> str:

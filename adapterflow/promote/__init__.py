@@ -5,28 +5,43 @@ with the current champion on the same test items (re-evaluating the champion on 
 saw, when the test set has grown), decides with `gate.decide`, records the candidate in
 models/registry (champion when it passed) and writes reports/gate/<task>.json. A failed gate is a
 decision, not an error: the stage exits 0 with `promoted: false`, so `dvc repro` ends with a gate
-decision for every task. Run with `python -m adapterflow promote <task>`;
+decision for every task. The evidence is bound to the artifacts: the metrics name the sha256 of the
+adapter, the base model and the predictions file they were measured with, and promote refuses
+(`EvidenceMismatchError`) when what is on disk differs. The champion is re-checked under the
+registry lock before the commit (see registry.py), so concurrent promotions stay ordered.
+Run with `python -m adapterflow promote <task>`;
 `python -m adapterflow rollback <task>` restores the previous champion.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from adapterflow.evaluate import metrics_path, predictions_path
 from adapterflow.evaluate.report import predictions_by_id
-from adapterflow.io import read_json, write_json_atomic
+from adapterflow.fingerprint import (
+    EvidenceMismatchError,
+    adapter_sha256,
+    base_sha256,
+    check_same,
+    sha256_bytes,
+)
+from adapterflow.io import write_json_atomic
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
-from adapterflow.promote.gate import decide
+from adapterflow.promote.gate import GateDecision, decide
+from adapterflow.promote.staging import staged_copy
 
 logger = logging.getLogger(__name__)
 HEADLINE = ("n", "structural", "content", "bleu", "fields", "intervals", "bleu_signature")
+MAX_DECISIONS = 5  # a champion that changes this often while one promote decides means a stampede
 
 
 class PromoteSummary(BaseModel):
@@ -81,6 +96,7 @@ def _champion_rows(
     task: str,
     champion: dict[str, Any],
     candidate: dict[str, Any],
+    base_sha: str,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The champion's predictions, completed on the candidate's test items where possible."""
     champion_dir = paths.root / champion["adapter_path"]
@@ -90,6 +106,12 @@ def _champion_rows(
     }
     if not unseen:
         return rows, []
+    if champion.get("base_sha256", base_sha) != base_sha:
+        return rows, [
+            f"note: champion {champion['version']} was measured on another base model "
+            f"(sha256 {champion['base_sha256']}), so it is not re-evaluated on {len(unseen)} new "
+            "test items with this one"
+        ]
     try:
         fresh = _reevaluate_champion(params, paths, task, champion_dir, unseen)
     except (OSError, RuntimeError, ValueError) as exc:  # no base model, adapter gone, ...
@@ -104,74 +126,168 @@ def _champion_rows(
     ]
 
 
-def run_promote(params: Params, paths: ProjectPaths, task: str, **hooks: Any) -> PromoteSummary:
-    """Gate the evaluated candidate for `task` and record the decision.
+class _Evidence(NamedTuple):
+    """What evaluate left for `task`, read once: raw bytes (recorded as is) and parsed."""
 
-    Args:
-        params: all parameters (`promote`; `evaluate`/`prepare` to re-evaluate the champion).
-        paths: the project layout.
-        task: a task name.
-        **hooks: `before_commit` for registry.record (tests inject a crash there).
+    metrics_bytes: bytes
+    predictions_bytes: bytes
+    metrics: dict[str, Any]
+    rows: dict[str, dict[str, Any]]
 
-    Returns:
-        The decision; `promoted` is false when the gate failed or the candidate already is champion.
 
-    Raises:
-        FileNotFoundError: evaluate has not run for this task, or its adapter is gone.
-    """
-    from adapterflow.evaluate.model import check_adapter
-
+def _read_evidence(paths: ProjectPaths, task: str) -> _Evidence:
     m_path, p_path = metrics_path(paths, task), predictions_path(paths, task)
     if not (m_path.is_file() and p_path.is_file()):
         raise FileNotFoundError(
             f"no evaluation of task {task!r} ({m_path} or {p_path} missing); run "
             f"`python -m adapterflow evaluate {task}` first"
         )
-    metrics, candidate = read_json(m_path), predictions_by_id(p_path)
-    adapter_dir = paths.root / metrics["adapter"]
-    check_adapter(adapter_dir)
-    champion = registry.champion_entry(paths.registry, task)
-    champion_rows, notes = (
-        (None, []) if champion is None else _champion_rows(params, paths, task, champion, candidate)
-    )
-    decision = decide(
-        metrics, candidate, params.promote, champion_rows, champion and champion["version"]
-    )
-    reasons = decision.reasons + notes
-    adapter_sha = registry.sha256_dir(adapter_dir)
-    before = champion and champion["version"]
-    if champion is not None and champion.get("adapter_sha256") == adapter_sha:
-        reasons.append(f"candidate is the same adapter as champion {before}: nothing new to record")
-        version, promoted = before, False
-    else:
-        promoted = decision.passed
-        gate_entry = {"passed": decision.passed, "reasons": reasons}
-
-        def evidence(version: str) -> dict[str, Any]:
-            return {
-                "metrics.json": m_path,
-                "predictions.jsonl": p_path,
-                "gate.json": {
-                    **gate_entry,
-                    "version": version,
-                    "checks": [c.model_dump() for c in decision.checks],
-                },
-                "params.json": params.model_dump(mode="json", by_alias=True),
-            }
-
-        entry = {
-            "metrics": {k: metrics[k] for k in HEADLINE}
-            | {"baseline": {k: metrics["baseline"][k] for k in ("structural", "content", "bleu")}},
-            "gate": gate_entry,
-            "params": params.model_dump(mode="json", include={"train", "evaluate", "promote"}),
-            "data_version": registry.data_version(paths.root, task),
-            "git_rev": registry.git_revision(paths.root),
-            "adapter_sha256": adapter_sha,
-            "source_adapter": metrics["adapter"],
-        }
-        version, before = registry.record(
-            paths.registry, task, adapter_dir, evidence, entry, promoted, **hooks
+    m_bytes, p_bytes = m_path.read_bytes(), p_path.read_bytes()
+    metrics = json.loads(m_bytes)
+    rows = [json.loads(line) for line in p_bytes.decode("utf-8").splitlines() if line.strip()]
+    measured, current = metrics.get("predictions_sha256"), sha256_bytes(p_bytes)
+    if measured != current:
+        raise EvidenceMismatchError(
+            f"{p_path} (sha256 {current}) is not the predictions file evaluate wrote with "
+            f"{m_path} (which names sha256 {measured}); re-run `dvc repro evaluate@{task}` "
+            f"(or `python -m adapterflow evaluate {task}`), then promote"
         )
+    return _Evidence(m_bytes, p_bytes, metrics, {row["id"]: row for row in rows})
+
+
+def _check_artifacts(
+    paths: ProjectPaths, task: str, metrics: dict[str, Any], staging: Path
+) -> tuple[str, str]:
+    """(adapter hash, base hash) after checking both are what `metrics` measured."""
+    subject = f"reports/metrics/{task}.json"
+    rerun = f"re-run `dvc repro evaluate@{task}` (or `python -m adapterflow evaluate {task}`)"
+    base_sha = base_sha256(paths.base_model)
+    check_same(
+        "base model", metrics.get("base_sha256"), base_sha, subject=subject,
+        fix=f"the base model changed after evaluate: run `dvc repro promote@{task}` (retrains "
+        "and re-evaluates on this base), or re-import the base it was measured on",
+    )  # fmt: skip
+    adapter_sha = adapter_sha256(staging)
+    check_same(
+        "adapter", metrics.get("adapter_sha256"), adapter_sha, subject=subject,
+        fix=f"{metrics['adapter']} changed after evaluate: {rerun}, then promote",
+    )  # fmt: skip
+    return adapter_sha, base_sha
+
+
+def _entry(
+    params: Params, paths: ProjectPaths, task: str, ev: _Evidence, hashes: tuple[str, str]
+) -> dict[str, Any]:
+    metrics = ev.metrics
+    return {
+        "metrics": {k: metrics[k] for k in HEADLINE}
+        | {"baseline": {k: metrics["baseline"][k] for k in ("structural", "content", "bleu")}},
+        "params": params.model_dump(mode="json", include={"train", "evaluate", "promote"}),
+        "data_version": registry.data_version(paths.root, task),
+        "git_rev": registry.git_revision(paths.root),
+        "adapter_sha256": hashes[0],
+        "base_sha256": hashes[1],
+        "metrics_sha256": sha256_bytes(ev.metrics_bytes),
+        "source_adapter": metrics["adapter"],
+    }
+
+
+def run_promote(
+    params: Params,
+    paths: ProjectPaths,
+    task: str,
+    *,
+    after_decision: Callable[[], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> PromoteSummary:
+    """Gate the evaluated candidate for `task` and record the decision.
+
+    The adapter is staged (copied) first and its hash, like the base model's, must equal the one
+    the metrics name. The gate decides against the champion of that moment; if another promotion
+    or a rollback changed the champion before this one commits, it decides again.
+
+    Args:
+        params: all parameters (`promote`; `evaluate`/`prepare` to re-evaluate the champion;
+            `schedule.lock_wait_s` for the registry lock).
+        paths: the project layout.
+        task: a task name.
+        after_decision: called after each gate decision, before its commit (tests order
+            concurrent promotions there).
+        before_commit: passed to registry.record (tests inject a crash there).
+
+    Returns:
+        The decision; `promoted` is false when the gate failed or the adapter is already recorded.
+
+    Raises:
+        FileNotFoundError: evaluate has not run for this task, or its adapter/base is gone.
+        EvidenceMismatchError: the adapter, base model or predictions are not what was evaluated.
+        RegistryBusyError: the registry lock stayed taken, or the champion kept changing.
+    """
+    from adapterflow.evaluate.model import check_adapter
+
+    ev = _read_evidence(paths, task)
+    adapter_dir = paths.root / ev.metrics["adapter"]
+    check_adapter(adapter_dir)
+    with staged_copy(paths.registry, task, adapter_dir) as staging:
+        hashes = _check_artifacts(paths, task, ev.metrics, staging)
+        entry = _entry(params, paths, task, ev, hashes)
+        for _attempt in range(MAX_DECISIONS):
+            champion = registry.champion_entry(paths.registry, task)
+            champion_rows, notes = (
+                (None, [])
+                if champion is None
+                else _champion_rows(params, paths, task, champion, ev.rows, hashes[1])
+            )
+            before = champion and champion["version"]
+            decision = decide(ev.metrics, ev.rows, params.promote, champion_rows, before)
+            reasons = decision.reasons + notes
+            gate = {"passed": decision.passed, "reasons": reasons}
+            if after_decision is not None:
+                after_decision()
+
+            def evidence(version: str, gate: dict = gate, checks: list = decision.checks) -> dict:
+                return {
+                    "metrics.json": ev.metrics_bytes,
+                    "predictions.jsonl": ev.predictions_bytes,
+                    "gate.json": {
+                        **gate,
+                        "version": version,
+                        "checks": [c.model_dump() for c in checks],
+                        "adapter_sha256": hashes[0],
+                        "base_sha256": hashes[1],
+                    },
+                    "params.json": params.model_dump(mode="json", by_alias=True),
+                }
+
+            try:
+                done = registry.record(
+                    paths.registry, task, staging, evidence, entry | {"gate": gate},
+                    decision.passed, expect_champion=before,
+                    wait_s=params.schedule.lock_wait_s, before_commit=before_commit,
+                )  # fmt: skip
+                break
+            except registry.ChampionChangedError as exc:
+                logger.info("%s; deciding again against the new champion", exc)
+        else:
+            raise registry.RegistryBusyError(
+                f"{task}: the champion changed {MAX_DECISIONS} times while promote was deciding; "
+                "nothing was recorded: run promote again when the other promotions are done"
+            )
+    promoted = done.new and decision.passed
+    if done.note:
+        reasons.append(done.note)
+    return _report(paths, task, decision, reasons, promoted, done, hashes)
+
+
+def _report(
+    paths: ProjectPaths,
+    task: str,
+    decision: GateDecision,
+    reasons: list[str],
+    promoted: bool,
+    done: registry.Recorded,
+    hashes: tuple[str, str],
+) -> PromoteSummary:
     out = gate_path(paths, task)
     write_json_atomic(
         out,
@@ -179,10 +295,12 @@ def run_promote(params: Params, paths: ProjectPaths, task: str, **hooks: Any) ->
             "task": task,
             "passed": decision.passed,
             "promoted": promoted,
-            "version": version,
-            "champion_before": before,
+            "version": done.version,
+            "champion_before": done.champion_before,
             "checks": [c.model_dump() for c in decision.checks],
             "reasons": reasons,
+            "adapter_sha256": hashes[0],
+            "base_sha256": hashes[1],
             "decided_at": registry.now(),
         },
     )
@@ -191,15 +309,16 @@ def run_promote(params: Params, paths: ProjectPaths, task: str, **hooks: Any) ->
         task=task,
         passed=decision.passed,
         promoted=promoted,
-        version=version,
-        champion_before=before,
+        version=done.version,
+        champion_before=done.champion_before,
         champion_after=after and after["version"],
         reasons=reasons,
         gate_path=out,
     )
     logger.info(
         "%s: gate %s, %s (champion %s -> %s)", task, "passed" if decision.passed else "FAILED",
-        f"promoted {version}" if promoted else "not promoted", before, summary.champion_after,
+        f"promoted {done.version}" if promoted else "not promoted", done.champion_before,
+        summary.champion_after,
     )  # fmt: skip
     for reason in reasons:
         logger.info("  %s", reason)

@@ -11,6 +11,14 @@ then is registry.json rewritten atomically. A crash at any point leaves registry
 the next version. Writers take a file lock, so parallel `promote` runs of two tasks cannot lose
 each other's update.
 
+Concurrent promotions of one task: promote decides outside the lock (re-evaluating a champion can
+take minutes) on a private staged copy of the adapter, then `record` re-checks under the lock that
+the champion is still the one it compared against (else promote decides again) and that the
+adapter is not already recorded; so a worse candidate never replaces a better champion unseen, and
+no adapter is recorded twice. Every entry names the content hashes of its adapter and base model
+(adapterflow/fingerprint.py); `rollback.verify_entry` refuses a version whose files no longer
+match.
+
 Why not DVC's GTO (git tags as a registry): it needs a git repository and creates tags/commits,
 while promotions also run in scheduled flows and temp dirs that are not repositories, and the lead
 owns git state here. The JSON registry keeps GTO's vocabulary (versions, a stage per version).
@@ -23,17 +31,18 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from adapterflow.io import read_json, write_json_atomic
+from adapterflow.io import read_json, write_bytes_atomic, write_json_atomic
+from adapterflow.promote.staging import clear_stale_staging
 
 logger = logging.getLogger(__name__)
 REGISTRY_FILE = "registry.json"
@@ -42,6 +51,14 @@ VERSION = re.compile(r"^v(\d{4,})$")
 
 class RegistryError(RuntimeError):
     """The registry cannot do what was asked (e.g. no earlier champion); the message says why."""
+
+
+class RegistryBusyError(RegistryError):
+    """The registry lock stayed taken by another process for longer than the wait allowed."""
+
+
+class ChampionChangedError(RuntimeError):
+    """The champion changed between the gate's decision and its commit (decide again)."""
 
 
 def now() -> str:
@@ -65,9 +82,26 @@ def champion_entry(registry_dir: Path, task: str) -> dict[str, Any] | None:
     return next((e for e in state["history"] if e["version"] == state["champion"]), None)
 
 
-def _lock(registry_dir: Path) -> FileLock:
+@contextmanager
+def locked(registry_dir: Path, wait_s: float) -> Iterator[None]:
+    """Hold the registry lock (models/registry/.registry.lock), waiting at most `wait_s` seconds.
+
+    Raises:
+        RegistryBusyError: another process held it for longer than `wait_s`.
+    """
     registry_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(registry_dir / ".registry.lock", timeout=600)
+    lock = FileLock(registry_dir / ".registry.lock")
+    try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        raise RegistryBusyError(
+            f"the registry lock {lock.lock_file} was held by another process for over {wait_s:g} s "
+            "(schedule.lock_wait_s); nothing was changed: try again when it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _next_version(registry_dir: Path, task: str, state: Mapping[str, Any]) -> str:
@@ -77,15 +111,6 @@ def _next_version(registry_dir: Path, task: str, state: Mapping[str, Any]) -> st
     if folder.is_dir():
         taken += [int(m.group(1)) for p in folder.iterdir() if (m := VERSION.match(p.name))]
     return f"v{max(taken, default=0) + 1:04d}"
-
-
-def sha256_dir(folder: Path) -> str:
-    """A content hash over a folder's files (names and bytes), to recognise the same adapter."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def data_version(root: Path, task: str) -> str:
@@ -120,52 +145,103 @@ def git_revision(root: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
+class Recorded(NamedTuple):
+    """What `record` did: the version the decision refers to, the champion before, whether a new
+    version was written, and a note when it was not (the same adapter is already recorded)."""
+
+    version: str
+    champion_before: str | None
+    new: bool
+    note: str | None
+
+
+def _already_recorded(state: Mapping[str, Any], entry: Mapping[str, Any]) -> Recorded | None:
+    """The entry this candidate duplicates, if any: the champion's adapter on the same base, or
+    any version holding this adapter with the very same evidence (two promotions of one
+    evaluate)."""
+    champion = state["champion"]
+    same_artifact = [
+        e
+        for e in state["history"]
+        if e.get("adapter_sha256") == entry["adapter_sha256"]
+        and e.get("base_sha256", entry["base_sha256"]) == entry["base_sha256"]
+    ]
+    for e in same_artifact:
+        if e["version"] == champion:
+            note = f"candidate is the same adapter as champion {champion}: nothing new to record"
+            return Recorded(champion, champion, False, note)
+    for e in same_artifact:
+        if e.get("metrics_sha256") == entry["metrics_sha256"]:
+            note = (
+                f"this adapter with this same evaluation is already recorded as {e['version']} "
+                f"({e['status']}): not recorded twice"
+            )
+            return Recorded(e["version"], champion, False, note)
+    return None
+
+
 def record(
     registry_dir: Path,
     task: str,
-    adapter_dir: Path,
+    staging: Path,
     evidence: Callable[[str], Mapping[str, Any]],
     entry: Mapping[str, Any],
     promote: bool,
     *,
+    expect_champion: str | None,
+    wait_s: float,
     before_commit: Callable[[], None] | None = None,
-) -> tuple[str, str | None]:
+) -> Recorded:
     """Record a gate decision as a new version, making it the champion when `promote` is true.
+
+    Everything is checked again under the registry lock: the champion must still be the one the
+    gate compared against, and an adapter already recorded (same adapter and base hash as the
+    champion, or the same evaluation) is not recorded twice.
 
     Args:
         registry_dir: models/registry.
         task: task name.
-        adapter_dir: the candidate adapter to copy.
-        evidence: given the new version, file name -> Path (copied) or JSON-able object (written)
-            into the version folder.
+        staging: the candidate adapter, staged by `staging.staged_copy` (renamed into place here).
+        evidence: given the new version, file name -> bytes (written as is) or JSON-able object
+            written into the version folder.
         entry: the history entry's fields other than version, status, adapter_path, created_at and
-            promoted_by.
+            promoted_by; must hold adapter_sha256, base_sha256 and metrics_sha256.
         promote: make this version the champion (the old one becomes "retired").
+        expect_champion: the champion version the gate decided against (None: there was none).
+        wait_s: longest wait for the registry lock, seconds.
         before_commit: called after the folder is in place and before registry.json is rewritten
             (tests inject a crash there).
 
     Returns:
-        (new version, champion before).
+        What was recorded (see `Recorded`).
+
+    Raises:
+        ChampionChangedError: another promotion or a rollback changed the champion since the gate
+            decided; nothing was written (decide again).
+        RegistryBusyError: the lock stayed taken for over `wait_s`.
     """
-    with _lock(registry_dir):
+    with locked(registry_dir, wait_s):
         registry = read_registry(registry_dir)
         state = task_state(registry, task)
+        before = state["champion"]
+        if before != expect_champion:
+            raise ChampionChangedError(
+                f"{task}: champion changed from {expect_champion} to {before} while deciding"
+            )
+        duplicate = _already_recorded(state, entry)
+        if duplicate is not None:
+            return duplicate
         version = _next_version(registry_dir, task, state)
         target = registry_dir / task / version
-        # Under the lock no other writer is active: staging folders left by a crashed run are junk.
-        for stale in (registry_dir / task).glob(".staging-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        staging = registry_dir / task / f".staging-{version}-{os.getpid()}"
-        shutil.copytree(adapter_dir, staging)
+        clear_stale_staging(registry_dir / task)
         for name, item in evidence(version).items():
-            if isinstance(item, Path):
-                shutil.copy2(item, staging / name)
+            if isinstance(item, bytes):
+                write_bytes_atomic(staging / name, item)
             else:
                 write_json_atomic(staging / name, item)
         os.replace(staging, target)  # atomic: the version folder appears whole or not at all
         if before_commit is not None:
             before_commit()
-        before = state["champion"]
         history = [dict(e) for e in state["history"]]
         if promote:
             for e in history:
@@ -187,40 +263,4 @@ def record(
         logger.info(
             "registry: %s %s recorded as %s", task, version, "champion" if promote else "rejected"
         )
-        return version, before
-
-
-def rollback(registry_dir: Path, task: str) -> tuple[str, str]:
-    """Make the previous champion of `task` the champion again.
-
-    The current champion becomes "rolled_back" (with who and when); the most recent "retired"
-    version before it becomes "champion".
-
-    Returns:
-        (version rolled back, version restored).
-
-    Raises:
-        RegistryError: no champion, or no earlier champion to go back to.
-    """
-    with _lock(registry_dir):
-        registry = read_registry(registry_dir)
-        state = task_state(registry, task)
-        current = state["champion"]
-        if current is None:
-            raise RegistryError(f"no champion for task {task!r}; nothing to roll back")
-        history = [dict(e) for e in state["history"]]
-        index = next(i for i, e in enumerate(history) if e["version"] == current)
-        previous = next((e for e in reversed(history[:index]) if e["status"] == "retired"), None)
-        if previous is None:
-            raise RegistryError(
-                f"{task} {current} is the first champion; there is no earlier one to roll back to"
-            )
-        history[index].update(
-            status="rolled_back", rolled_back_at=now(), rolled_back_by=getpass.getuser()
-        )
-        previous["status"] = "champion"
-        tasks = dict(registry["tasks"])
-        tasks[task] = {"champion": previous["version"], "history": history}
-        write_json_atomic(registry_dir / REGISTRY_FILE, {**registry, "tasks": tasks})
-        logger.info("registry: %s rolled back from %s to %s", task, current, previous["version"])
-        return current, previous["version"]
+        return Recorded(version, before, True, None)

@@ -31,7 +31,12 @@ from adapterflow.modeling import (
 )
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
-from adapterflow.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from adapterflow.train.checkpoint import (
+    clear_checkpoints,
+    fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from adapterflow.train.data import (
     IGNORE_INDEX,
     Encoded,
@@ -74,6 +79,28 @@ def _evaluate(
             total, n = completion_loss(model, {k: v.to(device) for k, v in batch.items()})
             loss_sum, count = loss_sum + total.item(), count + n
     return loss_sum / max(count, 1)
+
+
+def check_finite(
+    task: str, step: int, loss: float, weights: list[torch.Tensor], what: str = "loss"
+) -> None:
+    """Stop training the first time the loss or the adapter weights stop being finite.
+
+    Raises:
+        TrainError: naming the step and value; nothing of this step is saved (no checkpoint, no
+            adapter), since an all-NaN adapter would otherwise go on to evaluate.
+    """
+    if not math.isfinite(loss):
+        problem = f"the {what} is {loss}"
+    elif not all(bool(torch.isfinite(w).all()) for w in weights):
+        problem = f"the adapter weights hold inf or NaN (loss {loss:.4g})"
+    else:
+        return
+    raise TrainError(
+        f"training {task} stopped at step {step}: {problem}, so no adapter was written; lower "
+        "train.learning_rate or train.lora_alpha, check train.weight_decay in params.yaml, then "
+        f"re-run `dvc repro train@{task}`"
+    )
 
 
 def optimizer_step(
@@ -204,6 +231,7 @@ def run_train(
         ]
         lr = scheduler.get_last_lr()[0]
         step_loss, label_tokens = optimizer_step(model, micro, optimizer, scaler, tp.max_grad_norm)
+        check_finite(task, step + 1, step_loss / label_tokens, trainable)
         scheduler.step()
         step += 1
         tokens = sum(int(m["attention_mask"].sum()) for m in micro)
@@ -249,6 +277,8 @@ def run_train(
     bar.close()
 
     valid_loss = _evaluate(model, valid_set, tp.batch_size, pad_id, device) if valid_set else None
+    if valid_loss is not None:
+        check_finite(task, step, valid_loss, [], what="validation loss")
     summary = write_outputs(
         params, paths, task, model, rows,
         steps=total, epochs=tp.epochs, valid_loss=valid_loss, train_tokens=train_tokens,
@@ -256,5 +286,5 @@ def run_train(
         wall_s=time.perf_counter() - started,
         device=str(device), hashes=hashes, resumed_from=resumed,
     )  # fmt: skip
-    (ckpt_dir / "checkpoint.pt").unlink(missing_ok=True)  # finished: the next run starts fresh
+    clear_checkpoints(ckpt_dir)  # finished: the next run starts fresh
     return summary

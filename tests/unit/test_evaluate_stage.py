@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+import adapterflow.evaluate as evaluate_module
 from adapterflow.chat import render_prompt
 from adapterflow.evaluate import load_test_examples, run_evaluate
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
+from adapterflow.fingerprint import EvidenceMismatchError, adapter_sha256, base_sha256, sha256_file
 from adapterflow.io import read_json, read_jsonl
 from adapterflow.promote import run_promote
 from tests.tiny_adapter import build_tiny_adapter, example, fast_params, seed_project
@@ -90,3 +92,56 @@ def test_max_examples_caps_the_test_split_to_a_stable_subset(
     capped = load_test_examples(project, "triage", ev.model_copy(update={"max_examples": 2}))
     assert [e["id"] for e in capped] == sorted(example(i)["id"] for i in range(5))[:2]
     assert len(load_test_examples(project, "triage", ev)) == 5  # 0 = the whole split
+
+
+def test_metrics_name_the_hashes_of_what_was_measured(project, tiny_model_dir, tiny_adapter_dir):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
+    run_evaluate(fast_params(project), project, "triage")
+    metrics = read_json(project.report_dir("metrics") / "triage.json")
+    assert metrics["adapter_sha256"] == adapter_sha256(project.adapter("triage"))
+    assert metrics["base_sha256"] == base_sha256(project.base_model)
+    predictions = project.report_dir("predictions") / "triage.jsonl"
+    assert metrics["predictions_sha256"] == sha256_file(predictions)
+
+
+def test_adapter_retrained_between_evaluate_and_promote_is_refused_until_re_evaluated(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
+    params = fast_params(project)
+    run_evaluate(params, project, "triage")
+    evaluated = adapter_sha256(project.adapter("triage"))
+    retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
+    seed_project(project, tiny_model_dir, retrained, n=3)  # train ran again, evaluate did not
+
+    with pytest.raises(EvidenceMismatchError) as err:
+        run_promote(params, project, "triage")
+    assert evaluated in str(err.value)
+    assert adapter_sha256(project.adapter("triage")) in str(err.value)
+    assert "dvc repro evaluate@triage" in str(err.value)
+    assert not (project.registry / "registry.json").exists()
+
+    run_evaluate(params, project, "triage")  # what the message says to do
+    summary = run_promote(params, project, "triage")
+    assert summary.promoted
+    entry = read_json(project.registry / "registry.json")["tasks"]["triage"]["history"][0]
+    assert entry["adapter_sha256"] == adapter_sha256(retrained)
+
+
+def test_adapter_replaced_while_evaluating_is_an_error(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
+    other = build_tiny_adapter(tiny_model_dir, tmp_path / "other", seed=9)
+    real_answer = evaluate_module.answer
+
+    def answer_then_retrain(*args, **kwargs):  # a train run finishing mid-evaluation
+        outputs = real_answer(*args, **kwargs)
+        shutil.rmtree(project.adapter("triage"), ignore_errors=True)
+        shutil.copytree(other, project.adapter("triage"))
+        return outputs
+
+    monkeypatch.setattr(evaluate_module, "answer", answer_then_retrain)
+    with pytest.raises(EvidenceMismatchError, match="replaced while evaluate ran"):
+        run_evaluate(fast_params(project), project, "triage")
+    assert not (project.report_dir("metrics") / "triage.json").exists()

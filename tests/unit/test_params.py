@@ -78,3 +78,41 @@ def test_every_dvc_params_key_exists_in_the_schema():
                     node = node[part]
                 checked += 1
     assert checked >= 7  # every stage tracks its own section
+
+
+def _numeric_leaves(node: dict, prefix: tuple[str, ...] = ()):
+    """Every number in the shipped params.yaml (bools excluded), as a key path."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _numeric_leaves(value, (*prefix, key))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield (*prefix, key)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")], ids=str)
+def test_every_number_rejects_non_finite_values_showing_key_and_value(tmp_path, bad):
+    leaves = list(_numeric_leaves(_shipped()))
+    assert ("train", "lora_alpha") in leaves and ("promote", "floors", "bleu") in leaves
+    for path in leaves:
+        data = _shipped()
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = bad
+        with pytest.raises(ParamsError) as err:
+            load_params(_write(tmp_path, data))
+        message = str(err.value)
+        assert ".".join(path) in message, message
+        assert repr(bad) in message, message
+
+
+def test_yaml_inf_for_lora_alpha_and_weight_decay_is_refused(tmp_path):
+    text = (REPO_ROOT / "params.yaml").read_text()
+    for key, shipped in (("lora_alpha", "32"), ("weight_decay", "0.0")):
+        bad = text.replace(f"  {key}: {shipped} ", f"  {key}: .inf ", 1)
+        assert bad != text
+        (tmp_path / "params.yaml").write_text(bad)
+        with pytest.raises(
+            ParamsError, match=rf"train\.{key}: Input should be a finite number \(got inf\)"
+        ):
+            load_params(tmp_path / "params.yaml")

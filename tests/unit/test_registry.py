@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,14 @@ import yaml
 from typer.testing import CliRunner
 
 from adapterflow.cli import app
-from adapterflow.io import read_json, write_json_atomic, write_jsonl_atomic
+from adapterflow.evaluate.report import write_reports
+from adapterflow.fingerprint import EvidenceMismatchError, adapter_sha256, base_sha256
+from adapterflow.io import read_json, write_json_atomic
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry as reg
-from adapterflow.promote import run_promote
+from adapterflow.promote import run_promote, staging
+from adapterflow.promote.rollback import rollback
 
 TASK = "triage"
 REF = '{"severity": "high", "component": "ui", "reproducibility": "always"}'
@@ -43,8 +47,25 @@ def _evaluate(project: ProjectPaths, right: int, n: int = 40, weights: bytes = b
     block |= {"intervals": {m: [share - 0.1, share] for m in ("structural", "content", "bleu")}}
     block |= {"bleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"}
     metrics = {"task": TASK, **block, "baseline": block, "adapter": f"models/adapters/{TASK}"}
-    write_jsonl_atomic(project.report_dir("predictions") / f"{TASK}.jsonl", rows)
-    write_json_atomic(project.report_dir("metrics") / f"{TASK}.json", metrics)
+    if not project.base_model.is_dir():  # the base's bytes are hashed, never loaded, here
+        project.base_model.mkdir(parents=True)
+        (project.base_model / "config.json").write_text('{"model_type": "none"}')
+        (project.base_model / "model.safetensors").write_bytes(b"base weights")
+    metrics |= {
+        "adapter_sha256": adapter_sha256(adapter),
+        "base_sha256": base_sha256(project.base_model),
+    }
+    write_reports(
+        project.report_dir("metrics") / f"{TASK}.json",
+        project.report_dir("predictions") / f"{TASK}.jsonl",
+        metrics,
+        rows,
+    )
+
+
+def _rollback(project: ProjectPaths) -> tuple[str, str]:
+    base = base_sha256(project.base_model)
+    return rollback(project.registry, TASK, base_sha=base, wait_s=30)
 
 
 def _registry(project: ProjectPaths) -> dict:
@@ -115,13 +136,17 @@ def test_crash_before_the_registry_is_rewritten_keeps_the_old_champion(project):
         assert (project.root / entry["adapter_path"] / "adapter_config.json").is_file()
 
 
-def test_crash_while_copying_leaves_no_half_version(project, monkeypatch):
+@pytest.mark.parametrize("step", ["staging the adapter", "writing the evidence"])
+def test_crash_while_copying_leaves_no_half_version(project, monkeypatch, step):
     _evaluate(project, right=36)
 
     def broken_copy(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(reg.shutil, "copy2", broken_copy)
+    if step == "staging the adapter":
+        monkeypatch.setattr(staging.shutil, "copytree", broken_copy)
+    else:
+        monkeypatch.setattr(reg, "write_bytes_atomic", broken_copy)
     with pytest.raises(OSError, match="disk full"):
         _promote(project)
     assert not (project.registry / "registry.json").exists()
@@ -136,7 +161,7 @@ def test_rollback_restores_the_previous_champion_and_records_it(project):
     _promote(project)
     _evaluate(project, right=38, weights=b"w2")
     assert _promote(project).version == "v0002"
-    assert reg.rollback(project.registry, TASK) == ("v0002", "v0001")
+    assert _rollback(project) == ("v0002", "v0001")
     state = _registry(project)["tasks"][TASK]
     assert state["champion"] == "v0001"
     rolled = state["history"][1]
@@ -144,7 +169,7 @@ def test_rollback_restores_the_previous_champion_and_records_it(project):
         rolled["status"] == "rolled_back" and rolled["rolled_back_by"] and rolled["rolled_back_at"]
     )
     with pytest.raises(reg.RegistryError, match="first champion"):
-        reg.rollback(project.registry, TASK)
+        _rollback(project)
 
 
 def test_the_same_adapter_is_not_recorded_twice(project):
@@ -191,3 +216,119 @@ def test_cli_promote_exits_zero_on_a_failed_gate_and_registry_prints_a_table(pro
     assert "v0001" in table.output and "rejected" in table.output
     rollback = runner.invoke(app, ["--params", str(project.params), "rollback", TASK])
     assert rollback.exit_code == 2
+
+
+def _swap_adapter(project: ProjectPaths, how: str) -> None:
+    """Change models/adapters/triage after evaluate, in one of the ways it happens."""
+    adapter = project.adapter(TASK)
+    if how == "retrained in place":  # same file names, same size, other bytes
+        (adapter / "adapter_model.safetensors").write_bytes(b"w9")
+    elif how == "file added":
+        (adapter / "tokenizer.json").write_text("{}")
+    else:  # the whole folder replaced by another adapter
+        shutil.rmtree(adapter)
+        adapter.mkdir()
+        (adapter / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}')
+        (adapter / "adapter_model.safetensors").write_bytes(b"other")
+
+
+@pytest.mark.parametrize("how", ["retrained in place", "file added", "folder replaced"])
+def test_adapter_replaced_after_evaluate_is_refused_naming_both_hashes(project, how):
+    _evaluate(project, right=36)
+    measured = adapter_sha256(project.adapter(TASK))
+    _swap_adapter(project, how)
+    now = adapter_sha256(project.adapter(TASK))
+
+    with pytest.raises(EvidenceMismatchError) as err:
+        _promote(project)
+
+    message = str(err.value)
+    assert measured in message and now in message
+    assert "dvc repro evaluate@triage" in message
+    assert not (project.registry / "registry.json").exists()  # nothing recorded
+    assert not list((project.registry / TASK).glob("v*"))
+    assert not list((project.registry / TASK).glob(".staging-*"))
+
+
+def test_base_model_changed_after_evaluate_is_refused(project):
+    _evaluate(project, right=36)
+    _promote(project)
+    _evaluate(project, right=38, weights=b"w2")
+    measured = base_sha256(project.base_model)
+    (project.base_model / "model.safetensors").write_bytes(b"another base")
+
+    with pytest.raises(EvidenceMismatchError) as err:
+        _promote(project)
+
+    assert measured in str(err.value) and base_sha256(project.base_model) in str(err.value)
+    assert "dvc repro promote@triage" in str(err.value)
+    assert _registry(project)["tasks"][TASK]["champion"] == "v0001"
+
+
+def test_predictions_that_do_not_belong_to_the_metrics_are_refused(project):
+    _evaluate(project, right=36)
+    path = project.report_dir("predictions") / f"{TASK}.jsonl"
+    path.write_text(path.read_text().replace('"nope"', '"changed"'))
+    with pytest.raises(EvidenceMismatchError, match="evaluate@triage"):
+        _promote(project)
+
+
+def test_metrics_without_hashes_are_refused_with_what_to_rerun(project):
+    _evaluate(project, right=36)
+    path = project.report_dir("metrics") / f"{TASK}.json"
+    old = read_json(path)
+    del old["adapter_sha256"]
+    write_json_atomic(path, old)
+    with pytest.raises(EvidenceMismatchError, match="names no adapter hash.*evaluate@triage"):
+        _promote(project)
+
+
+def test_cli_promote_of_a_replaced_adapter_exits_2_without_a_traceback(project):
+    _evaluate(project, right=36)
+    _swap_adapter(project, "retrained in place")
+    result = CliRunner().invoke(app, ["--params", str(project.params), "promote", TASK])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+
+
+def test_gate_and_registry_entries_name_the_hashes_measured(project):
+    _evaluate(project, right=36)
+    adapter, base = adapter_sha256(project.adapter(TASK)), base_sha256(project.base_model)
+    _promote(project)
+    gate = read_json(project.report_dir("gate") / f"{TASK}.json")
+    entry = _registry(project)["tasks"][TASK]["history"][0]
+    stored = read_json(project.registry / TASK / "v0001" / "gate.json")
+    for record in (gate, entry, stored):
+        assert (record["adapter_sha256"], record["base_sha256"]) == (adapter, base)
+    # The registry copy hashes like the adapter it was copied from (evidence files left out).
+    assert adapter_sha256(project.registry / TASK / "v0001") == adapter
+
+
+def test_a_rejected_evaluation_promoted_twice_is_recorded_once(project):
+    _evaluate(project, right=36)
+    _promote(project)
+    _evaluate(project, right=20, weights=b"w2")
+    assert _promote(project).version == "v0002"
+    again = _promote(project)
+    assert again.version == "v0002" and not again.promoted
+    assert any("already recorded as v0002 (rejected)" in r for r in again.reasons)
+    assert len(_registry(project)["tasks"][TASK]["history"]) == 2
+
+
+def test_rollback_refuses_a_version_whose_files_or_base_changed(project):
+    _evaluate(project, right=36)
+    _promote(project)
+    _evaluate(project, right=38, weights=b"w2")
+    _promote(project)
+    before = (project.registry / "registry.json").read_bytes()
+    (project.base_model / "model.safetensors").write_bytes(b"re-imported")
+    with pytest.raises(EvidenceMismatchError, match="base model sha256"):
+        _rollback(project)
+    (project.base_model / "model.safetensors").write_bytes(b"base weights")
+    (project.registry / TASK / "v0001" / "adapter_model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(EvidenceMismatchError, match="adapter sha256"):
+        _rollback(project)
+    assert (project.registry / "registry.json").read_bytes() == before
+    result = CliRunner().invoke(app, ["--params", str(project.params), "rollback", TASK])
+    assert result.exit_code == 2 and "Traceback" not in result.output
