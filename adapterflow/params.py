@@ -261,6 +261,35 @@ class ScheduleParams(Section):
         return self
 
 
+# ----------------------------------------------------------------------------------------- serve
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ServeParams(Section):
+    """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result depends on it."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    token_env: str
+    max_body_bytes: int = Field(ge=1024)
+    max_inputs: int = Field(ge=1)
+    batch_window_ms: float = Field(ge=0, le=1000)
+    max_batch_size: int = Field(ge=1)
+    poll_interval_s: float = Field(gt=0, le=60)
+    num_threads: int = Field(ge=0)
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_is_a_variable_name(cls, name: str) -> str:
+        if not ENV_VAR_PATTERN.match(name):
+            raise ValueError(
+                f"serve.token_env {name!r} is not an environment variable NAME; put the bearer "
+                "token in a variable (a secret, never in params.yaml) and name it here, e.g. "
+                "ADAPTERFLOW_API_TOKEN"
+            )
+        return name
+
+
 # --------------------------------------------------------------------------------------- prepare
 class SplitParams(Section):
     salt: str = Field(min_length=1)
@@ -391,6 +420,7 @@ class Params(Section):
     # `validate` would shadow pydantic's BaseModel.validate: field validate_, key stays `validate`.
     validate_: ValidateParams = Field(alias="validate")
     schedule: ScheduleParams
+    serve: ServeParams
 
 
 class ParamsError(ValueError):
