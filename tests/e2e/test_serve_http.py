@@ -150,6 +150,11 @@ def test_tasks_health_ready_and_schema(served):
     assert "PredictResponse" in schema["components"]["schemas"]
     status = json.loads((project.reports / "serve" / f"{url[7:].replace(':', '_')}.json").read_text())
     assert status["state"] == "running" and status["tasks"]["triage"]["version"] == entry["version"]
+    from dashboard.serving import live_servers  # the dashboard reads this very file
+
+    assert live_servers(project.root)["triage"] == [
+        {"url": url, "state": "serving", "version": entry["version"], "error": None}
+    ]
 
 
 def test_bad_inputs_get_clear_4xx_answers(served):
@@ -182,6 +187,28 @@ def test_bad_inputs_get_clear_4xx_answers(served):
     chunked = httpx.post(post, content=chunks(), headers=json_type)
     assert chunked.status_code == 413, chunked.text
     assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # still up
+
+
+def test_concurrent_requests_share_a_batch_and_still_match_predict(served):
+    import asyncio
+
+    project, url = served
+    texts = [f"Title: {w} crash {k}" for k, w in enumerate(["audio", "menu", "save", "fps"] * 2)]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            return await asyncio.gather(*(
+                client.post(f"{url}/v1/tasks/triage/predict", json={"inputs": [{"text": t}]})
+                for t in texts
+            ))  # fmt: skip
+
+    before = httpx.get(f"{url}/health", timeout=10).json()["batches"]
+    responses = asyncio.run(burst())
+    batches = httpx.get(f"{url}/health", timeout=10).json()["batches"] - before
+    assert all(r.status_code == 200 for r in responses)
+    assert batches < len(texts)  # grouped: fewer generate calls than requests
+    expected = run_predict(load_params(project.params), project, "triage", texts)
+    assert [r.json()["answers"][0]["output"] for r in responses] == [p.output for p in expected]
 
 
 def _stream(url: str, stop: threading.Event, answers: list) -> None:

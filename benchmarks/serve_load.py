@@ -1,0 +1,201 @@
+"""Load benchmark of the HTTP API: one request at a time vs dynamic batching, in one run.
+
+Starts `python -m adapterflow serve` twice on 127.0.0.1, one after the other, on the same project:
+first with batching off (`serve.max_batch_size: 1`, `batch_window_ms: 0`: requests queue and are
+generated one by one), then with the batching of params.yaml. Against each it measures the latency
+of a lone request (sequential, after one warm-up), then sends a bounded burst of `--requests`
+requests from `--clients` concurrent clients (distinct demo-corpus issues) and prints throughput
+and p50/p99 latency side by side, with the ratios the target is stated in (>= 4x throughput at 16
+clients; batched p99 <= 2x a lone request's latency).
+
+The project: `--root` (one with a champion for `--task`), or by default a temporary project whose
+models/base links to this checkout's imported base (Gemma 3 270M) and whose champion is a freshly
+initialised, UNTRAINED LoRA adapter (r/alpha/targets from params.yaml; B = 0, so it answers like
+the zero-shot base, which rarely stops before `evaluate.max_new_tokens`: the slow case), registered
+as champion through the real registry. Speed does not depend on the adapter's weights; how many
+tokens each answer runs does.
+
+    python benchmarks/serve_load.py --clients 16 --requests 16 --method lora --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapterflow.io import read_jsonl, write_json_atomic  # noqa: E402
+from adapterflow.params import load_params  # noqa: E402
+from adapterflow.paths import ProjectPaths  # noqa: E402
+from adapterflow.promote import registry  # noqa: E402
+from tests.processes import free_port, stop_group  # noqa: E402
+
+
+def build_project(work: Path, task: str, method: str) -> ProjectPaths:
+    """A project with this checkout's base model and an untrained LoRA champion for `task`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    paths = ProjectPaths(work)
+    work.mkdir(parents=True)
+    shutil.copy(ROOT / "params.yaml", paths.params)
+    paths.models.mkdir(parents=True)
+    paths.base_model.symlink_to(ROOT / "models" / "base")
+    train = load_params(paths.params).train
+    base = AutoModelForCausalLM.from_pretrained(paths.base_model, dtype=torch.float32)
+    config = LoraConfig(
+        r=train.lora_r, lora_alpha=train.lora_alpha, target_modules=list(train.target_modules),
+        task_type="CAUSAL_LM",
+    )  # fmt: skip
+    adapter = work / "adapter"
+    get_peft_model(base, config).save_pretrained(adapter)
+    del base
+    write_json_atomic(adapter / "train_params.json", {"task": task, "train": {"method": method}})
+    entry = {
+        "metrics": {"n": 0, "structural": 0.0, "content": 0.0, "bleu": 0.0},
+        "gate": {"passed": False, "reasons": ["benchmark: untrained adapter, not gated"]},
+        "params": {}, "data_version": "none", "git_rev": registry.git_revision(ROOT),
+        "adapter_sha256": registry.sha256_dir(adapter),
+    }  # fmt: skip
+    registry.record(paths.registry, task, adapter, lambda v: {}, entry, promote=True)
+    return paths
+
+
+def demo_inputs(n: int) -> list[dict]:
+    issues = [i for f in sorted((ROOT / "data/demo/github").glob("*.jsonl")) for i in read_jsonl(f)]
+    return [{"title": i["title"], "body": i.get("body") or ""} for i in issues[:n]]
+
+
+def start(paths: ProjectPaths, serve: dict, log: Path) -> tuple[subprocess.Popen, str]:
+    data = yaml.safe_load(paths.params.read_text())
+    data["serve"].update(serve)
+    params = paths.root / f"params-{serve['max_batch_size']}.yaml"
+    params.write_text(yaml.safe_dump(data))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapterflow", "--params", str(params), "serve", "--port", str(port)],
+        cwd=paths.root, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"server not ready after 300 s: {log.read_text()[-2000:]}")
+
+
+async def post(client: httpx.AsyncClient, url: str, task: str, item: dict) -> float:
+    t0 = time.perf_counter()
+    r = await client.post(f"{url}/v1/tasks/{task}/predict", json={"inputs": [item]})
+    if r.status_code != 200:
+        raise SystemExit(f"request failed: {r.status_code} {r.text[:300]}")
+    return time.perf_counter() - t0
+
+
+async def measure(url: str, task: str, inputs: list[dict], clients: int, lone: int) -> dict:
+    async with httpx.AsyncClient(timeout=3600) as client:
+        await post(client, url, task, inputs[-1])  # warm-up (first-call allocations)
+        single = [await post(client, url, task, inputs[-1 - i]) for i in range(1, lone + 1)]
+        queue: asyncio.Queue = asyncio.Queue()
+        for item in inputs[:-1 - lone]:
+            queue.put_nowait(item)
+        latencies: list[float] = []
+
+        async def worker() -> None:
+            while not queue.empty():
+                latencies.append(await post(client, url, task, queue.get_nowait()))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+        batches = (await client.get(f"{url}/health")).json()["batches"]
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "single_s": statistics.mean(single), "requests": len(latencies), "wall_s": wall,
+        "req_per_s": len(latencies) / wall, "p50_s": q[49], "p99_s": q[98], "batches": batches,
+    }  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--root", type=Path, help="project with a champion (default: temporary one)")
+    ap.add_argument("--task", default="triage")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=16, help="requests in the burst, per mode")
+    ap.add_argument("--lone", type=int, default=2, help="sequential lone requests, per mode")
+    ap.add_argument("--method", choices=("qlora", "lora"), help="default: train.method")
+    ap.add_argument("--threads", type=int, default=0, help="serve.num_threads (0 = all cores)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    loads = [Path("/proc/loadavg").read_text().strip()]
+    work = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    try:
+        if args.root:
+            paths = ProjectPaths(args.root.resolve())
+        else:
+            method = args.method or load_params(ROOT / "params.yaml").train.method
+            paths = build_project(work / "project", args.task, method)
+        inputs = demo_inputs(args.requests + args.lone + 1)
+        modes = {
+            "one at a time": {"max_batch_size": 1, "batch_window_ms": 0},
+            "batched": {},
+        }
+        results = {}
+        for name, serve in modes.items():
+            serve = {"num_threads": args.threads, "poll_interval_s": 5.0, **serve}
+            if "max_batch_size" not in serve:
+                serve["max_batch_size"] = load_params(paths.params).serve.max_batch_size
+            proc, url = start(paths, serve, work / f"serve-{serve['max_batch_size']}.log")
+            try:
+                results[name] = asyncio.run(
+                    measure(url, args.task, inputs, args.clients, args.lone)
+                ) | {"max_batch_size": serve["max_batch_size"]}
+            finally:
+                stop_group(proc, grace_s=30)
+            loads.append(Path("/proc/loadavg").read_text().strip())
+            print(f"{name}: {json.dumps(results[name])}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    one, batched = results["one at a time"], results["batched"]
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}; "
+          f"clients {args.clients}, burst {args.requests} requests per mode")  # fmt: skip
+    print(f"loadavg before/after each mode: {' | '.join(loads)}")
+    print(f"{'mode':<14} {'max batch':>9} {'lone req s':>10} {'req/s':>7} {'p50 s':>7} "
+          f"{'p99 s':>7} {'batches':>7}")  # fmt: skip
+    for name, r in results.items():
+        print(f"{name:<14} {r['max_batch_size']:>9} {r['single_s']:>10.2f} {r['req_per_s']:>7.3f} "
+              f"{r['p50_s']:>7.2f} {r['p99_s']:>7.2f} {r['batches']:>7}")  # fmt: skip
+    speedup = batched["req_per_s"] / one["req_per_s"]
+    p99_ratio = batched["p99_s"] / one["single_s"]
+    print(f"throughput batched / one at a time: {speedup:.2f}x (target >= 4x)")
+    print(f"batched p99 / lone request latency: {p99_ratio:.2f}x (target <= 2x)")
+    if args.json:
+        given = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        write_json_atomic(args.json, {"results": results, "loadavg": loads, "args": given}
+                          | {"speedup": speedup, "p99_over_single": p99_ratio})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
