@@ -266,7 +266,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 class ServeParams(Section):
-    """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result depends on it."""
+    """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result uses it."""
 
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)

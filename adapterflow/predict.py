@@ -67,7 +67,9 @@ def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
     return definition.build_input({"abstract": normalise_text(item["abstract"])})
 
 
-def prompts_for(tokenizer: Any, definition: Any, texts: Sequence[str]) -> tuple[list[str], list[str]]:
+def prompts_for(
+    tokenizer: Any, definition: Any, texts: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """The user turns trimmed to the task's token budget, and their rendered prompts (the training
     chat template). Shared by `run_predict` and the HTTP server, so both ask the same question.
 

@@ -15,7 +15,8 @@ the zero-shot base, which rarely stops before `evaluate.max_new_tokens`: the slo
 as champion through the real registry. Speed does not depend on the adapter's weights; how many
 tokens each answer runs does.
 
-    python benchmarks/serve_load.py --clients 16 --requests 16 --method lora --threads 1
+    python benchmarks/serve_load.py --clients 16 --requests 16 --method qlora --threads 1 \
+        --max-new-tokens 32      # answers capped near a trained adapter's length (~25 tokens)
 """
 
 from __future__ import annotations
@@ -82,14 +83,19 @@ def demo_inputs(n: int) -> list[dict]:
     return [{"title": i["title"], "body": i.get("body") or ""} for i in issues[:n]]
 
 
-def start(paths: ProjectPaths, serve: dict, log: Path) -> tuple[subprocess.Popen, str]:
+def start(
+    paths: ProjectPaths, serve: dict, max_new_tokens: int | None, log: Path
+) -> tuple[subprocess.Popen, str]:
     data = yaml.safe_load(paths.params.read_text())
     data["serve"].update(serve)
+    if max_new_tokens:
+        data["evaluate"]["max_new_tokens"] = max_new_tokens
     params = paths.root / f"params-{serve['max_batch_size']}.yaml"
     params.write_text(yaml.safe_dump(data))
     port = free_port()
+    command = ["-m", "adapterflow", "--params", str(params), "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "adapterflow", "--params", str(params), "serve", "--port", str(port)],
+        [sys.executable, *command],
         cwd=paths.root, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -119,7 +125,7 @@ async def measure(url: str, task: str, inputs: list[dict], clients: int, lone: i
         await post(client, url, task, inputs[-1])  # warm-up (first-call allocations)
         single = [await post(client, url, task, inputs[-1 - i]) for i in range(1, lone + 1)]
         queue: asyncio.Queue = asyncio.Queue()
-        for item in inputs[:-1 - lone]:
+        for item in inputs[: -1 - lone]:
             queue.put_nowait(item)
         latencies: list[float] = []
 
@@ -147,6 +153,7 @@ def main() -> None:
     ap.add_argument("--lone", type=int, default=2, help="sequential lone requests, per mode")
     ap.add_argument("--method", choices=("qlora", "lora"), help="default: train.method")
     ap.add_argument("--threads", type=int, default=0, help="serve.num_threads (0 = all cores)")
+    ap.add_argument("--max-new-tokens", type=int, help="evaluate.max_new_tokens (default: params)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     loads = [Path("/proc/loadavg").read_text().strip()]
@@ -167,7 +174,8 @@ def main() -> None:
             serve = {"num_threads": args.threads, "poll_interval_s": 5.0, **serve}
             if "max_batch_size" not in serve:
                 serve["max_batch_size"] = load_params(paths.params).serve.max_batch_size
-            proc, url = start(paths, serve, work / f"serve-{serve['max_batch_size']}.log")
+            log = work / f"serve-{serve['max_batch_size']}.log"
+            proc, url = start(paths, serve, args.max_new_tokens, log)
             try:
                 results[name] = asyncio.run(
                     measure(url, args.task, inputs, args.clients, args.lone)

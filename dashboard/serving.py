@@ -39,7 +39,9 @@ def live_servers(root: Path, now: datetime | None = None) -> dict[str, list[dict
         require(root, path, status, keys | {"tasks": dict})
         beat = pd.to_datetime(status["heartbeat_at"], utc=True, errors="coerce")
         if pd.isna(beat):
-            raise ArtifactError(root, path, f"heartbeat_at {status['heartbeat_at']!r:.40} is no time")
+            raise ArtifactError(
+                root, path, f"heartbeat_at {status['heartbeat_at']!r:.40} is no time"
+            )
         age = (now - beat.to_pydatetime()).total_seconds()
         if status["state"] != "running" or age > status["stale_after_s"]:
             continue

@@ -39,6 +39,11 @@ from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
 from adapterflow.serve.status import status_path, write_status
 
 logger = logging.getLogger(__name__)
+# The raw item each task source takes besides {"text"} (as `predict` reads them), and its shape.
+RAW_INPUTS = {
+    "github": (schemas.IssueInput, "{title, body} inputs"),
+    "arxiv": (schemas.PaperInput, "{abstract} inputs"),
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Problem} for code in (400, 401, 404, 409, 413, 422, 500, 503)
 }
@@ -214,14 +219,10 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
                 413, f"{len(request.inputs)} inputs in one request; the limit is "
                 f"{serve.max_inputs} (serve.max_inputs in params.yaml)",
             )  # fmt: skip
-        kinds = (schemas.TextInput, schemas.PaperInput if pool.definitions[task].source ==
-                 "arxiv" else schemas.IssueInput)  # fmt: skip
+        raw, shape = RAW_INPUTS[pool.definitions[task].source]
         for i, item in enumerate(request.inputs):
-            if not isinstance(item, kinds):
-                raise HTTPException(
-                    422, f"inputs.{i}: task {task} takes {{'text'}} or "
-                    f"{'{abstract}' if kinds[1] is schemas.PaperInput else '{title, body}'} inputs",
-                )  # fmt: skip
+            if not isinstance(item, schemas.TextInput | raw):
+                raise HTTPException(422, f"inputs.{i}: task {task} takes {{text}} or {shape}")
         texts = [item_text(params, task, item.model_dump()) for item in request.inputs]
         try:
             pool.check_served(task)  # fail fast; the batch checks again on the model thread

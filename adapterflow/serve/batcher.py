@@ -109,7 +109,9 @@ class Batcher:
                 continue
             finally:
                 self.batches += 1
-            logger.debug("%s: batch of %d request(s), %d input(s)", task, len(batch), sum(map(len, groups)))
+            logger.debug(
+                "%s: batch of %d request(s), %d input(s)", task, len(batch), sum(map(len, groups))
+            )
             for p, result in zip(batch, results, strict=True):
                 if not p.future.done():  # a client that went away leaves a cancelled future
                     p.future.set_result((who, result))

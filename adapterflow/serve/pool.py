@@ -1,4 +1,4 @@
-"""One base model in memory, each task's champion adapter beside it, swapped when the registry moves.
+"""One base model in memory, each task's champion adapter on it, swapped when the registry moves.
 
 `ModelPool` loads the base once (`adapterflow.modeling`, as training did) and attaches every task's
 champion as a named peft adapter (`<task>__<version>`) on ONE `PeftModel`: peft keeps several LoRA

@@ -35,14 +35,20 @@ def test_live_servers_skip_stopped_and_stale_ones(tmp_path):
     _write(tmp_path, 8001, "stopped", {"triage": _served("v0001")})
     _write(tmp_path, 8002, "running", {"triage": _served("v0001", "loading triage v0003 failed")})
     servers = live_servers(tmp_path)
-    assert [s["url"] for s in servers["triage"]] == ["http://127.0.0.1:8000", "http://127.0.0.1:8002"]
+    assert [s["url"] for s in servers["triage"]] == [
+        "http://127.0.0.1:8000",
+        "http://127.0.0.1:8002",
+    ]
     later = datetime.now(UTC) + timedelta(seconds=11)  # past stale_after_s (10 s): killed servers
     assert live_servers(tmp_path, now=later) == {}
     assert api_line(servers["triage"], "v0002") == (
         "API: http://127.0.0.1:8000 serves the champion v0002; http://127.0.0.1:8002 serves "
         "v0001, not the champion v0002: loading triage v0003 failed."
     )
-    assert api_line(servers["papers"], None) == "API: http://127.0.0.1:8000 serves nothing (no champion)."
+    assert (
+        api_line(servers["papers"], None)
+        == "API: http://127.0.0.1:8000 serves nothing (no champion)."
+    )
     assert api_line([], "v0002").startswith("API: no server running")
 
 

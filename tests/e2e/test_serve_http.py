@@ -29,6 +29,7 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.predict import run_predict
 from adapterflow.promote import run_promote
 from adapterflow.promote.registry import champion_entry, read_registry, record, rollback
+from adapterflow.serve.status import status_path
 from tests.processes import free_port, stop_group
 from tests.tiny_adapter import build_tiny_adapter, seed_project
 
@@ -102,8 +103,12 @@ def served(tmp_path_factory, tiny_model_dir) -> Iterator[tuple[ProjectPaths, str
         yield project, url
     finally:
         stop_group(proc, grace_s=20)
-    status = json.loads((root / "reports" / "serve" / f"{url[7:].replace(':', '_')}.json").read_text())
-    assert status["state"] == "stopped"  # a clean stop tells the dashboard so
+    assert read_status(project, url)["state"] == "stopped"  # a clean stop tells the dashboard so
+
+
+def read_status(project: ProjectPaths, url: str) -> dict:
+    host, port = url.removeprefix("http://").split(":")
+    return json.loads(status_path(project, host, int(port)).read_text())
 
 
 def predict(url: str, task: str, inputs: list[dict], **kw) -> httpx.Response:
@@ -148,7 +153,7 @@ def test_tasks_health_ready_and_schema(served):
     schema = httpx.get(f"{url}/openapi.json", timeout=10).json()
     assert "/v1/tasks/{task}/predict" in schema["paths"]
     assert "PredictResponse" in schema["components"]["schemas"]
-    status = json.loads((project.reports / "serve" / f"{url[7:].replace(':', '_')}.json").read_text())
+    status = read_status(project, url)
     assert status["state"] == "running" and status["tasks"]["triage"]["version"] == entry["version"]
     from dashboard.serving import live_servers  # the dashboard reads this very file
 
@@ -167,7 +172,7 @@ def test_bad_inputs_get_clear_4xx_answers(served):
         (httpx.post(post, json={"inputs": []}), 422, "at least 1 item"),
         (predict(url, "triage", [{"text": "   "}]), 422, "must not be empty"),
         (predict(url, "triage", [{"txt": "<script>alert(1)</script>"}]), 422, "each input is"),
-        (predict(url, "triage", [{"abstract": "a paper"}]), 422, "takes {'text'} or {title, body}"),
+        (predict(url, "triage", [{"abstract": "a paper"}]), 422, "takes {text} or {title, body}"),
         (predict(url, "nosuch", [{"text": "x"}]), 404, "unknown task 'nosuch'"),
         (predict(url, "papers", [{"text": "an abstract"}]), 409, "run the pipeline"),
         (predict(url, "triage", [{"text": "x" * 5000}]), 413, "exceeds 4096 bytes"),
