@@ -127,10 +127,15 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
         syncing: asyncio.Future | None = None
         while True:
             if app.state.startup_error is None and (syncing is None or syncing.done()):
-                if syncing is not None and syncing.exception() is not None:
-                    logger.error("registry sync failed: %s", syncing.exception())
+                failed = syncing is not None and syncing.exception()
+                app.state.sync_error = f"reading the registry failed: {failed}" if failed else None
+                if failed:
+                    logger.error("%s", app.state.sync_error)  # e.g. a hand-edited registry.json
                 syncing = loop.run_in_executor(executor, pool.sync)  # queued behind batches
-            await asyncio.to_thread(status, "running", started_at)
+            try:
+                await asyncio.to_thread(status, "running", started_at)
+            except OSError as exc:  # a full disk must not stop the hot swap
+                logger.warning("could not write %s: %s", status_file, exc)
             await asyncio.sleep(serve.poll_interval_s)
 
     @asynccontextmanager
@@ -163,7 +168,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
         redoc_url=None,
         responses=ERRORS,
     )
-    app.state.startup_error = None
+    app.state.startup_error = app.state.sync_error = None
     app.state.pool = pool
     app.add_exception_handler(RequestValidationError, _validation_answer)
     app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
@@ -190,7 +195,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
     @app.get("/ready")
     async def ready() -> JSONResponse:
         """Readiness: 200 once the base model is loaded and every registry champion is served."""
-        problems = [app.state.startup_error] if app.state.startup_error else []
+        problems = [e for e in (app.state.startup_error, app.state.sync_error) if e]
         if not pool.ready and not problems:
             problems.append("loading the base model and the champions")
         problems += [s.error for s in pool.states.values() if s.served is None and s.error]
