@@ -197,6 +197,16 @@ class TrainParams(Section):
 ENV_VAR_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+def _env_var_name(key: str, name: str, secret: str, example: str) -> str:
+    """`name` if it is an environment variable NAME; the secret itself never goes in params.yaml."""
+    if not ENV_VAR_PATTERN.match(name):
+        raise ValueError(
+            f"{key} {name!r} is not an environment variable NAME; put the {secret} in a "
+            f"variable (a secret, never in params.yaml) and name it here, e.g. {example}"
+        )
+    return name
+
+
 def _cron_period_s(expr: str, timezone: str) -> float:
     """Seconds between the next two firings of a cron expression (raises CronSimError if bad)."""
     start = datetime.now(ZoneInfo(timezone))
@@ -232,13 +242,9 @@ class ScheduleParams(Section):
     @field_validator("notify_url_env")
     @classmethod
     def _notify_is_a_variable_name(cls, name: str) -> str:
-        if not ENV_VAR_PATTERN.match(name):
-            raise ValueError(
-                f"schedule.notify_url_env {name!r} is not an environment variable NAME; put the "
-                "webhook URL in a variable (a secret, never in params.yaml) and name it here, "
-                "e.g. ADAPTERFLOW_WEBHOOK_URL"
-            )
-        return name
+        return _env_var_name(
+            "schedule.notify_url_env", name, "webhook URL", "ADAPTERFLOW_WEBHOOK_URL"
+        )
 
     @model_validator(mode="after")
     def _crons_parse_and_cache_expires_between_scrapes(self) -> ScheduleParams:
@@ -281,13 +287,7 @@ class ServeParams(Section):
     @field_validator("token_env")
     @classmethod
     def _token_is_a_variable_name(cls, name: str) -> str:
-        if not ENV_VAR_PATTERN.match(name):
-            raise ValueError(
-                f"serve.token_env {name!r} is not an environment variable NAME; put the bearer "
-                "token in a variable (a secret, never in params.yaml) and name it here, e.g. "
-                "ADAPTERFLOW_API_TOKEN"
-            )
-        return name
+        return _env_var_name("serve.token_env", name, "bearer token", "ADAPTERFLOW_API_TOKEN")
 
 
 # --------------------------------------------------------------------------------------- prepare

@@ -133,14 +133,16 @@ async def measure(url: str, task: str, inputs: list[dict], clients: int, lone: i
             while not queue.empty():
                 latencies.append(await post(client, url, task, queue.get_nowait()))
 
+        before = (await client.get(f"{url}/health")).json()["batches"]
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - t0
-        batches = (await client.get(f"{url}/health")).json()["batches"]
+        batches = (await client.get(f"{url}/health")).json()["batches"] - before
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "single_s": statistics.mean(single), "requests": len(latencies), "wall_s": wall,
-        "req_per_s": len(latencies) / wall, "p50_s": q[49], "p99_s": q[98], "batches": batches,
+        "req_per_s": len(latencies) / wall, "p50_s": q[49], "p99_s": q[98],
+        "min_s": min(latencies), "batches": batches, "latencies_s": sorted(latencies),
     }  # fmt: skip
 
 
@@ -153,6 +155,7 @@ def main() -> None:
     ap.add_argument("--lone", type=int, default=2, help="sequential lone requests, per mode")
     ap.add_argument("--method", choices=("qlora", "lora"), help="default: train.method")
     ap.add_argument("--threads", type=int, default=0, help="serve.num_threads (0 = all cores)")
+    ap.add_argument("--window-ms", type=float, help="batched mode's serve.batch_window_ms")
     ap.add_argument("--max-new-tokens", type=int, help="evaluate.max_new_tokens (default: params)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -167,34 +170,43 @@ def main() -> None:
         inputs = demo_inputs(args.requests + args.lone + 1)
         modes = {
             "one at a time": {"max_batch_size": 1, "batch_window_ms": 0},
-            "batched": {},
+            "batched": {} if args.window_ms is None else {"batch_window_ms": args.window_ms},
         }
         results = {}
         for name, serve in modes.items():
-            serve = {"num_threads": args.threads, "poll_interval_s": 5.0, **serve}
-            if "max_batch_size" not in serve:
-                serve["max_batch_size"] = load_params(paths.params).serve.max_batch_size
+            shipped = load_params(paths.params).serve
+            serve = {
+                "num_threads": args.threads, "poll_interval_s": 5.0,
+                "max_batch_size": shipped.max_batch_size,
+                "batch_window_ms": shipped.batch_window_ms, **serve,
+            }  # fmt: skip
             log = work / f"serve-{serve['max_batch_size']}.log"
             proc, url = start(paths, serve, args.max_new_tokens, log)
             try:
                 results[name] = asyncio.run(
                     measure(url, args.task, inputs, args.clients, args.lone)
-                ) | {"max_batch_size": serve["max_batch_size"]}
+                ) | {k: serve[k] for k in ("max_batch_size", "batch_window_ms")}
             finally:
                 stop_group(proc, grace_s=30)
             loads.append(Path("/proc/loadavg").read_text().strip())
-            print(f"{name}: {json.dumps(results[name])}", flush=True)
+            shown = {k: v for k, v in results[name].items() if k != "latencies_s"}
+            print(f"{name}: {json.dumps(shown)}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     one, batched = results["one at a time"], results["batched"]
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}; "
           f"clients {args.clients}, burst {args.requests} requests per mode")  # fmt: skip
     print(f"loadavg before/after each mode: {' | '.join(loads)}")
-    print(f"{'mode':<14} {'max batch':>9} {'lone req s':>10} {'req/s':>7} {'p50 s':>7} "
-          f"{'p99 s':>7} {'batches':>7}")  # fmt: skip
+    columns = [
+        ("max batch", "max_batch_size", "{:.0f}"), ("window ms", "batch_window_ms", "{:.0f}"),
+        ("lone req s", "single_s", "{:.2f}"), ("req/s", "req_per_s", "{:.3f}"),
+        ("min s", "min_s", "{:.2f}"), ("p50 s", "p50_s", "{:.2f}"), ("p99 s", "p99_s", "{:.2f}"),
+        ("burst batches", "batches", "{:.0f}"),
+    ]  # fmt: skip
+    print(f"{'mode':<14} " + " ".join(f"{title:>10}" for title, _, _ in columns))
     for name, r in results.items():
-        print(f"{name:<14} {r['max_batch_size']:>9} {r['single_s']:>10.2f} {r['req_per_s']:>7.3f} "
-              f"{r['p50_s']:>7.2f} {r['p99_s']:>7.2f} {r['batches']:>7}")  # fmt: skip
+        cells = " ".join(f"{form.format(r[key]):>10}" for _, key, form in columns)
+        print(f"{name:<14} {cells}")
     speedup = batched["req_per_s"] / one["req_per_s"]
     p99_ratio = batched["p99_s"] / one["single_s"]
     print(f"throughput batched / one at a time: {speedup:.2f}x (target >= 4x)")

@@ -189,8 +189,12 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness: the process answers (says nothing about the model)."""
-        return {"status": "ok", "batches": app.state.batcher.batches}
+        """Liveness: the process answers; also how many batches ran and the adapters held."""
+        return {
+            "status": "ok",
+            "batches": app.state.batcher.batches,
+            "adapters": pool.adapter_names(),
+        }
 
     @app.get("/ready")
     async def ready() -> JSONResponse:

@@ -235,6 +235,10 @@ class ModelPool:
         return served, split
 
     # ------------------------------------------------------------------ any thread
+    def adapter_names(self) -> list[str]:
+        """The adapters on the one shared model (old versions are deleted after a swap)."""
+        return sorted(self._model.peft_config) if self._model is not None else []
+
     def check_served(self, task: str) -> Served:
         """The task's served version.
 

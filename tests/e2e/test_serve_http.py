@@ -26,7 +26,7 @@ import yaml
 from adapterflow.evaluate import run_evaluate
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
-from adapterflow.predict import run_predict
+from adapterflow.predict import item_text, run_predict
 from adapterflow.promote import run_promote
 from adapterflow.promote.registry import champion_entry, read_registry, record, rollback
 from adapterflow.serve.status import status_path
@@ -126,8 +126,6 @@ def test_answers_match_predict(served):
     assert (body["version"], body["adapter_sha256"]) == (
         champion["version"], champion["adapter_sha256"],
     )  # fmt: skip
-    from adapterflow.predict import item_text
-
     expected = run_predict(params, project, "triage", [*TEXTS, item_text(params, "triage", issue)])
     assert [a["output"] for a in body["answers"]] == [p.output for p in expected]
     assert [a["parsed"] for a in body["answers"]] == [p.parsed for p in expected]
@@ -324,3 +322,25 @@ def test_beyond_loopback_a_bearer_token_is_required_and_never_logged(served):
     finally:
         stop_group(proc, grace_s=20)
     assert secret not in log.read_text()
+
+
+def test_one_base_model_serves_every_tasks_adapter(served):
+    project, url = served
+    params = load_params(project.params)
+    papers = project.root / "adapter-papers" / "papers"
+    shutil.copytree(project.root / "adapter-b" / "triage", papers)  # written by the stream test
+    entry = {"metrics": {}, "gate": {"passed": True, "reasons": []}, "params": {}}
+    record(project.registry, "papers", papers, lambda v: {}, entry, True)
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/v1/tasks/papers", timeout=10).json()["serving"]["version"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    abstract = "we propose a new method for graph learning"
+    for task, inputs in (("papers", [{"abstract": abstract}]), ("triage", [{"text": TEXTS[2]}])):
+        body = predict(url, task, inputs).json()
+        expected = run_predict(params, project, task, [item_text(params, task, inputs[0])])
+        assert body["answers"][0]["output"] == expected[0].output, task
+        assert body["version"] == champion_entry(project.registry, task)["version"]
+    held = httpx.get(f"{url}/health", timeout=10).json()["adapters"]
+    triage = champion_entry(project.registry, "triage")["version"]
+    assert held == ["papers__v0001", f"triage__{triage}"]  # one model; swapped-out ones deleted
