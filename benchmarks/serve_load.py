@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,8 @@ from adapterflow.io import read_jsonl, write_json_atomic  # noqa: E402
 from adapterflow.params import load_params  # noqa: E402
 from adapterflow.paths import ProjectPaths  # noqa: E402
 from adapterflow.promote import registry  # noqa: E402
-from tests.processes import free_port, stop_group  # noqa: E402
+from tests.api_server import start_server, wait_ready  # noqa: E402
+from tests.processes import stop_group  # noqa: E402
 
 
 def build_project(work: Path, task: str, method: str) -> ProjectPaths:
@@ -83,33 +83,21 @@ def demo_inputs(n: int) -> list[dict]:
     return [{"title": i["title"], "body": i.get("body") or ""} for i in issues[:n]]
 
 
-def start(
-    paths: ProjectPaths, serve: dict, max_new_tokens: int | None, log: Path
-) -> tuple[subprocess.Popen, str]:
+def start(paths: ProjectPaths, serve: dict, max_new_tokens: int | None):
+    """Start the API on a copy of the project's params with `serve` (and the answer cap) set."""
     data = yaml.safe_load(paths.params.read_text())
     data["serve"].update(serve)
     if max_new_tokens:
         data["evaluate"]["max_new_tokens"] = max_new_tokens
     params = paths.root / f"params-{serve['max_batch_size']}.yaml"
     params.write_text(yaml.safe_dump(data))
-    port = free_port()
-    command = ["-m", "adapterflow", "--params", str(params), "serve", "--port", str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, *command],
-        cwd=paths.root, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"server not ready after 300 s: {log.read_text()[-2000:]}")
+    proc, url, log = start_server(params)
+    try:
+        wait_ready(proc, url, log)
+    except AssertionError as exc:
+        stop_group(proc, grace_s=30)
+        raise SystemExit(str(exc)) from None
+    return proc, url
 
 
 async def post(client: httpx.AsyncClient, url: str, task: str, item: dict) -> float:
@@ -180,8 +168,7 @@ def main() -> None:
                 "max_batch_size": shipped.max_batch_size,
                 "batch_window_ms": shipped.batch_window_ms, **serve,
             }  # fmt: skip
-            log = work / f"serve-{serve['max_batch_size']}.log"
-            proc, url = start(paths, serve, args.max_new_tokens, log)
+            proc, url = start(paths, serve, args.max_new_tokens)
             try:
                 results[name] = asyncio.run(
                     measure(url, args.task, inputs, args.clients, args.lone)

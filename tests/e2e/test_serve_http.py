@@ -9,7 +9,6 @@ token is required and never logged; the dashboard's status file follows the serv
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,11 +27,10 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.predict import item_text, run_predict
 from adapterflow.promote import run_promote
 from adapterflow.promote.registry import champion_entry, read_registry, record, rollback
-from adapterflow.serve.status import status_path
+from tests.api_server import REPO_ROOT, read_status, start_server, wait_ready
 from tests.processes import free_port, stop_group
 from tests.tiny_adapter import build_tiny_adapter, seed_project
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["Title: game crash on save file", "Title: audio lag in menu", "Title: slow fps"]
 pytestmark = pytest.mark.slow
 
@@ -51,41 +48,6 @@ def serve_params(project: ProjectPaths) -> None:
     project.params.write_text(yaml.safe_dump(data))
 
 
-def start_server(
-    project: ProjectPaths, host: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port() if host == "127.0.0.1" else _free_port_on(host)
-    log = project.root / f"serve-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adapterflow", "--params", str(project.params), "serve",
-         "--host", host, "--port", str(port)],
-        cwd=project.root, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    return proc, f"http://{host}:{port}", log
-
-
-def _free_port_on(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"server not ready after {timeout_s} s: {log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_dir) -> Iterator[tuple[ProjectPaths, str]]:
     root = tmp_path_factory.mktemp("served")
@@ -97,18 +59,13 @@ def served(tmp_path_factory, tiny_model_dir) -> Iterator[tuple[ProjectPaths, str
     params = load_params(project.params)
     run_evaluate(params, project, "triage")
     assert run_promote(params, project, "triage").version == "v0001"
-    proc, url, log = start_server(project, "127.0.0.1")
+    proc, url, log = start_server(project.params)
     try:
         wait_ready(proc, url, log)
         yield project, url
     finally:
         stop_group(proc, grace_s=20)
     assert read_status(project, url)["state"] == "stopped"  # a clean stop tells the dashboard so
-
-
-def read_status(project: ProjectPaths, url: str) -> dict:
-    host, port = url.removeprefix("http://").split(":")
-    return json.loads(status_path(project, host, int(port)).read_text())
 
 
 def predict(url: str, task: str, inputs: list[dict], **kw) -> httpx.Response:
@@ -310,7 +267,7 @@ def test_beyond_loopback_a_bearer_token_is_required_and_never_logged(served):
     )  # fmt: skip
     assert refused.returncode == 2 and "ADAPTERFLOW_API_TOKEN" in refused.stderr
     secret = "s3cret-token-for-the-test"
-    proc, url, log = start_server(project, "127.0.0.2", {"ADAPTERFLOW_API_TOKEN": secret})
+    proc, url, log = start_server(project.params, "127.0.0.2", {"ADAPTERFLOW_API_TOKEN": secret})
     try:
         wait_ready(proc, url, log)  # probes need no token
         assert httpx.get(f"{url}/v1/tasks", timeout=10).status_code == 401
