@@ -82,6 +82,18 @@ def task_info(pool: ModelPool, registry: dict[str, Any], task: str) -> schemas.T
     )
 
 
+def _where(loc: tuple) -> str:
+    """`inputs.0.text` for pydantic's ("body", "inputs", 0, "text", "text"): the body and the
+    input-shape tag (schemas.InputItem) left out."""
+    path = [p for p in loc if p != "body"]
+    shapes = ("text", "title", "abstract")
+    keep = [
+        p for i, p in enumerate(path)
+        if not (0 < i < len(path) - 1 and isinstance(path[i - 1], int) and p in shapes)
+    ]  # fmt: skip
+    return ".".join(map(str, keep)) or "body"
+
+
 def _validation_answer(_: Request, exc: RequestValidationError) -> JSONResponse:
     # Never echo the input back (pydantic's "input" field): state where and what, nothing more.
     errors = exc.errors()
@@ -89,9 +101,7 @@ def _validation_answer(_: Request, exc: RequestValidationError) -> JSONResponse:
     if bad_json is not None:
         where = bad_json.get("ctx", {}).get("error", "")
         return JSONResponse({"detail": f"malformed JSON body ({where})"}, status_code=400)
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
-    ]
+    parts = [f"{_where(e['loc'])}: {e['msg']}" for e in errors]
     return JSONResponse({"detail": "; ".join(dict.fromkeys(parts))}, status_code=422)
 
 

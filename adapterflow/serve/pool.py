@@ -22,6 +22,7 @@ every request is answered wholly by one complete version. Readers on other threa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -163,6 +164,7 @@ class ModelPool:
 
         version, old = entry["version"], self.states[task].served
         name = f"{task}__{version}"
+        started = time.perf_counter()  # batches wait while this runs: log how long
         try:
             current, adapter_dir = champion_dir(self.paths, task)
             if current != version:
@@ -194,6 +196,7 @@ class ModelPool:
         if old is not None:
             self._model.delete_adapter(old.adapter_name)
         change = f"{task}: now serving {version}" + (f" (was {old.version})" if old else "")
+        change += f", loaded in {time.perf_counter() - started:.2f} s"
         logger.info("%s", change)
         return change
 

@@ -125,7 +125,7 @@ def test_bad_inputs_get_clear_4xx_answers(served):
         (httpx.post(post, content=b'{"inputs": [', headers=json_type), 400, "malformed JSON"),
         (httpx.post(post, json={}), 422, "inputs: Field required"),
         (httpx.post(post, json={"inputs": []}), 422, "at least 1 item"),
-        (predict(url, "triage", [{"text": "   "}]), 422, "must not be empty"),
+        (predict(url, "triage", [{"text": "   "}]), 422, "inputs.0.text: Value error, must not be"),
         (predict(url, "triage", [{"txt": "<script>alert(1)</script>"}]), 422, "each input is"),
         (predict(url, "triage", [{"abstract": "a paper"}]), 422, "takes {text} or {title, body}"),
         (predict(url, "nosuch", [{"text": "x"}]), 404, "unknown task 'nosuch'"),
