@@ -131,6 +131,7 @@ def test_bad_inputs_get_clear_4xx_answers(served):
         (predict(url, "nosuch", [{"text": "x"}]), 404, "unknown task 'nosuch'"),
         (predict(url, "papers", [{"text": "an abstract"}]), 409, "run the pipeline"),
         (predict(url, "triage", [{"text": "x" * 5000}]), 413, "exceeds 4096 bytes"),
+        (predict(url, "triage", [{"text": "x"}] * 65), 413, "the limit is 64 (serve.max_inputs"),
     ]
     for response, status, message in cases:
         assert response.status_code == status, response.text
