@@ -129,6 +129,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
 
     async def keep_in_sync(started_at: str) -> None:
         loop = asyncio.get_running_loop()
+        await asyncio.to_thread(status, "running", started_at)  # "loading", before the long load
         try:
             await loop.run_in_executor(executor, pool.load_base)
         except Exception as exc:  # noqa: BLE001 - reported by /ready and the status file

@@ -72,6 +72,15 @@ def _clean(text: str) -> str:
     return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
+def _parse(definition: Any, text: str) -> dict[str, Any] | None:
+    # Whatever the model wrote, it costs at most this one answer its "valid", never the batch
+    # (e.g. Python refuses to parse a JSON integer of more than 4300 digits).
+    try:
+        return definition.parse_target(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _check_adapter_files(adapter_dir: Path) -> None:
     """Read the adapter's config and weights before peft injects anything into the shared model,
     so a truncated or corrupt adapter fails here and leaves the model untouched."""
@@ -230,7 +239,7 @@ class ModelPool:
             max_new_tokens=self.params.evaluate.max_new_tokens,
             batch_size=self.params.serve.max_batch_size,
         )
-        answers = [Answer(_clean(o), definition.parse_target(_clean(o))) for o in outputs]
+        answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
         split, start = [], 0
         for group in groups:
             split.append(answers[start : start + len(group)])
