@@ -268,9 +268,6 @@ class ScheduleParams(Section):
 
 
 # ----------------------------------------------------------------------------------------- serve
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
-
 class ServeParams(Section):
     """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result uses it."""
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import os
 
-from adapterflow.params import LOOPBACK_HOSTS, Params
+from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 
 logger = logging.getLogger(__name__)
+# Only these need no token: anything else (0.0.0.0, a LAN address, even 127.0.0.2) is "elsewhere".
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 class ServeError(RuntimeError):
