@@ -281,3 +281,24 @@ def merge(
     except _user_errors() as exc:
         _fail(str(exc))
     logger.info("merge done: %s", summary.model_dump_json())
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option(None, "--host", help="address to bind (default: serve.host)"),
+    port: int = typer.Option(None, "--port", help="TCP port (default: serve.port)"),
+) -> None:
+    """Serve every task's champion over HTTP (hot-swapped on promote/rollback, batched)."""
+    from adapterflow.serve import ServeError, run_serve
+
+    params = ctx.obj.params()
+    try:
+        run_serve(
+            params,
+            ctx.obj.paths,
+            host=params.serve.host if host is None else host,
+            port=params.serve.port if port is None else port,
+        )
+    except ServeError as exc:
+        _fail(str(exc))

@@ -204,6 +204,16 @@ class TrainParams(Section):
 ENV_VAR_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+def _env_var_name(key: str, name: str, secret: str, example: str) -> str:
+    """`name` if it is an environment variable NAME; the secret itself never goes in params.yaml."""
+    if not ENV_VAR_PATTERN.match(name):
+        raise ValueError(
+            f"{key} {name!r} is not an environment variable NAME; put the {secret} in a "
+            f"variable (a secret, never in params.yaml) and name it here, e.g. {example}"
+        )
+    return name
+
+
 def _cron_period_s(expr: str, timezone: str) -> float:
     """Seconds between the next two firings of a cron expression (raises CronSimError if bad)."""
     start = datetime.now(ZoneInfo(timezone))
@@ -240,13 +250,9 @@ class ScheduleParams(Section):
     @field_validator("notify_url_env")
     @classmethod
     def _notify_is_a_variable_name(cls, name: str) -> str:
-        if not ENV_VAR_PATTERN.match(name):
-            raise ValueError(
-                f"schedule.notify_url_env {name!r} is not an environment variable NAME; put the "
-                "webhook URL in a variable (a secret, never in params.yaml) and name it here, "
-                "e.g. ADAPTERFLOW_WEBHOOK_URL"
-            )
-        return name
+        return _env_var_name(
+            "schedule.notify_url_env", name, "webhook URL", "ADAPTERFLOW_WEBHOOK_URL"
+        )
 
     @model_validator(mode="after")
     def _crons_parse_and_cache_expires_between_scrapes(self) -> ScheduleParams:
@@ -267,6 +273,26 @@ class ScheduleParams(Section):
                 f"reuse cached results and never fetch; set it below {period:.0f}"
             )
         return self
+
+
+# ----------------------------------------------------------------------------------------- serve
+class ServeParams(Section):
+    """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result uses it."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    token_env: str
+    max_body_bytes: int = Field(ge=1024)
+    max_inputs: int = Field(ge=1)
+    batch_window_ms: float = Field(ge=0, le=1000)
+    max_batch_size: int = Field(ge=1)
+    poll_interval_s: float = Field(gt=0, le=60)
+    num_threads: int = Field(ge=0)
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_is_a_variable_name(cls, name: str) -> str:
+        return _env_var_name("serve.token_env", name, "bearer token", "ADAPTERFLOW_API_TOKEN")
 
 
 # --------------------------------------------------------------------------------------- prepare
@@ -410,6 +436,7 @@ class Params(Section):
     # `validate` would shadow pydantic's BaseModel.validate: field validate_, key stays `validate`.
     validate_: ValidateParams = Field(alias="validate")
     schedule: ScheduleParams
+    serve: ServeParams
 
 
 class ParamsError(ValueError):

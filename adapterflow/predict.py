@@ -82,6 +82,33 @@ def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
     return definition.build_input({"abstract": normalise_text(item["abstract"])})
 
 
+def prompts_for(
+    tokenizer: Any, definition: Any, texts: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The user turns trimmed to the task's token budget, and their rendered prompts (the training
+    chat template). Shared by `run_predict` and the HTTP server, so both ask the same question.
+
+    Args:
+        tokenizer: the base model's tokenizer.
+        definition: the task (`adapterflow.prepare.tasks.TaskDefinition`).
+        texts: user turns, e.g. from `item_text`.
+
+    Returns:
+        (trimmed user turns, prompts), one each per text, in order.
+    """
+    from adapterflow.chat import render_prompt
+    from adapterflow.prepare.normalise import trim_to_tokens
+
+    # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON body) are not text:
+    # the tokenizer would raise on them, so they become U+FFFD.
+    inputs = [
+        trim_to_tokens(tokenizer, valid_text(t), definition.max_input_tokens)[0] for t in texts
+    ]
+    system = {"role": "system", "content": definition.system_prompt}
+    prompts = [render_prompt(tokenizer, [system, {"role": "user", "content": t}]) for t in inputs]
+    return inputs, prompts
+
+
 def run_predict(
     params: Params, paths: ProjectPaths, task: str, texts: Sequence[str]
 ) -> list[Prediction]:
@@ -102,31 +129,16 @@ def run_predict(
             is not what the champion was measured with.
         adapterflow.modeling.ModelLoadError: the adapter does not fit the base model.
     """
-    from adapterflow.chat import render_prompt
     from adapterflow.evaluate import load_measured_model
     from adapterflow.evaluate.generate import generate_batched
-    from adapterflow.prepare.normalise import trim_to_tokens
     from adapterflow.prepare.tasks import get_task
 
     definition = get_task(params.prepare, task)
     version, adapter_dir = champion_dir(paths, task)
-    what = f"{task} champion {version}"
-    model, tokenizer = load_measured_model(paths.base_model, adapter_dir, what)
-    # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON file) are not text:
-    # the tokenizer would raise on them, so they become U+FFFD.
-    inputs = [
-        trim_to_tokens(tokenizer, valid_text(t), definition.max_input_tokens)[0] for t in texts
-    ]
-    prompts = [
-        render_prompt(
-            tokenizer,
-            [
-                {"role": "system", "content": definition.system_prompt},
-                {"role": "user", "content": t},
-            ],
-        )
-        for t in inputs
-    ]
+    model, tokenizer = load_measured_model(
+        paths.base_model, adapter_dir, f"{task} champion {version}"
+    )
+    inputs, prompts = prompts_for(tokenizer, definition, texts)
     ev = params.evaluate
     outputs = generate_batched(
         model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import corpus, experiments, reports
+from dashboard import corpus, experiments, reports, serving
 from dashboard.files import ArtifactError, project_root
 
 __all__ = ["SPLITS", "ArtifactError", "project_root", "tasks", "has_any_results"]
@@ -25,6 +25,7 @@ SPLITS = corpus.SPLITS
 REPORT_TTL_S = 30  # reports change once per pipeline stage; 30 s keeps a live run visible
 DATA_TTL_S = 120  # raw/processed data is larger to scan and changes once per scrape/prepare
 DVC_TTL_S = 300  # `dvc exp show` spawns DVC (seconds); experiments change rarely
+API_TTL_S = 5  # API status files are heartbeats: a started or stopped server shows up within 5 s
 
 
 def tasks(root: str) -> list[str]:
@@ -99,6 +100,11 @@ def load_loss(root: str, task: str) -> pd.DataFrame | None:
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
 def load_predictions(root: str, task: str) -> pd.DataFrame | None:
     return reports.load_predictions(Path(root), task)
+
+
+@st.cache_data(ttl=API_TTL_S, show_spinner=False)
+def live_servers(root: str) -> dict[str, list[dict[str, Any]]]:
+    return serving.live_servers(Path(root))
 
 
 def history_frame(root: str, task: str) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, serving, ui
 from dashboard.reports import METRICS
 
 root = ui.root()
@@ -23,6 +23,7 @@ if not runs.empty:
         short = message if len(message) <= 300 else message[:299] + "…"  # full text: Runs page
         st.text(f"{run['flow']}: finished {ui.when(run['finished_at'])}: {short}")
 
+servers = data.live_servers(root)
 for task in data.tasks(root):
     st.header(f"Task: {ui.escape_md(task)}", divider="gray")
     floors = data.gate_floors(root, task)
@@ -47,6 +48,7 @@ for task in data.tasks(root):
             st.text(f"Last gate decision: {verdict}, {promoted}, {ui.when(gate.get('decided_at'))}")
         elif champion is None:
             st.text("No gate decision yet: the promote stage has not run for this task.")
+        st.text(serving.api_line(servers.get(task, []), champion and champion["version"]))
     with right:
         if champion and all(isinstance(metrics.get(m), int | float) for m in METRICS):
             values = {m: float(metrics[m]) for m in METRICS}

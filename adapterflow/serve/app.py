@@ -1,0 +1,267 @@
+"""The FastAPI application: routes, error answers, and the background work that keeps it current.
+
+Routes (OpenAPI schema at /openapi.json; the Swagger/ReDoc pages are off: they pull JS from a CDN,
+blank offline, and the API answers JSON only):
+    POST /v1/tasks/{task}/predict   answers from the task's champion (batched with concurrent ones)
+    GET  /v1/tasks, /v1/tasks/{task} champion, metrics, gate decision and what is being served
+    GET  /health                     liveness: the process answers
+    GET  /ready                      readiness: the model is loaded and every champion is served
+
+Background work (started with the app): the base model loads on the model thread, then every
+`serve.poll_interval_s` the pool syncs with the registry on that same thread (hot swap on promote
+and rollback, see pool.py) and the status file for the dashboard is rewritten (status.py). All
+model work runs on one thread (`ThreadPoolExecutor(max_workers=1)`): generation is CPU-bound and
+already multi-threaded inside torch, and one thread is what makes a swap atomic for requests.
+
+FastAPI (over a hand-written http.server) because it gives request validation, JSON errors and the
+OpenAPI schema from the pydantic models in schemas.py, and it is installed already (Prefect's API
+runs on it). Built by `create_app`; run by `adapterflow.serve.run_serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from adapterflow.params import Params
+from adapterflow.paths import ProjectPaths
+from adapterflow.serve import schemas
+from adapterflow.serve.batcher import Batcher
+from adapterflow.serve.guards import BearerToken, BodyLimit
+from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
+from adapterflow.serve.status import status_path, write_status
+
+logger = logging.getLogger(__name__)
+# The raw item each task source takes besides {"text"} (as `predict` reads them), and its shape.
+RAW_INPUTS = {
+    "github": (schemas.IssueInput, "{title, body} inputs"),
+    "arxiv": (schemas.PaperInput, "{abstract} inputs"),
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.Problem} for code in (400, 401, 404, 409, 413, 422, 500, 503)
+}
+
+
+def serving(pool: ModelPool, state: TaskState) -> schemas.Serving:
+    """What is served for a task, in words (see `schemas.Serving.state`)."""
+    served = state.served
+    if served is not None:
+        word = "serving"
+    elif state.error is not None:
+        word = "load failed"
+    else:
+        word = "no champion" if pool.ready else "loading"
+    return schemas.Serving(
+        state=word,
+        version=served and served.version,
+        adapter_sha256=served and served.adapter_sha256,
+        loaded_at=served and served.loaded_at,
+        error=state.error,
+    )
+
+
+def task_info(pool: ModelPool, registry: dict[str, Any], task: str) -> schemas.TaskInfo:
+    from adapterflow.promote.registry import task_state
+
+    record = task_state(registry, task)
+    entry = next((e for e in record["history"] if e["version"] == record["champion"]), None)
+    keep = ("version", "status", "adapter_sha256", "created_at", "promoted_by", "data_version")
+    return schemas.TaskInfo(
+        task=task,
+        champion={k: entry.get(k) for k in keep} if entry else None,
+        metrics=entry.get("metrics") if entry else None,
+        gate=entry.get("gate") if entry else None,
+        serving=serving(pool, pool.states[task]),
+    )
+
+
+def _where(loc: tuple) -> str:
+    """`inputs.0.text` for pydantic's ("body", "inputs", 0, "text", "text"): the body and the
+    input-shape tag (schemas.InputItem) left out."""
+    path = [p for p in loc if p != "body"]
+    shapes = ("text", "title", "abstract")
+    keep = [
+        p for i, p in enumerate(path)
+        if not (0 < i < len(path) - 1 and isinstance(path[i - 1], int) and p in shapes)
+    ]  # fmt: skip
+    return ".".join(map(str, keep)) or "body"
+
+
+def _validation_answer(_: Request, exc: RequestValidationError) -> JSONResponse:
+    # Never echo the input back (pydantic's "input" field): state where and what, nothing more.
+    errors = exc.errors()
+    bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if bad_json is not None:
+        where = bad_json.get("ctx", {}).get("error", "")
+        return JSONResponse({"detail": f"malformed JSON body ({where})"}, status_code=400)
+    parts = [f"{_where(e['loc'])}: {e['msg']}" for e in errors]
+    return JSONResponse({"detail": "; ".join(dict.fromkeys(parts))}, status_code=422)
+
+
+def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | None) -> FastAPI:
+    """The API for every task's champion in the project at `paths`.
+
+    Args:
+        params: all parameters (`serve`, `evaluate.max_new_tokens`, `prepare` for the tasks).
+        paths: the project (registry, base model, reports/serve/ for the status file).
+        url: where the server listens, e.g. http://127.0.0.1:8000 (names the status file).
+        token: bearer token every non-probe request must carry; None = no check (loopback only).
+    """
+    serve = params.serve
+    pool = ModelPool(params, paths)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapterflow-model")
+    host, port = url.rsplit("://", 1)[1].rsplit(":", 1)
+    status_file = status_path(paths, host.strip("[]"), int(port))
+
+    def status(state: str, started_at: str) -> None:
+        tasks = {t: serving(pool, s).model_dump() for t, s in pool.states.items()}
+        write_status(
+            status_file, state=state, url=url, started_at=started_at,
+            poll_interval_s=serve.poll_interval_s, tasks=tasks,
+        )  # fmt: skip
+
+    async def keep_in_sync(started_at: str) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(status, "running", started_at)  # "loading", before the long load
+        try:
+            await loop.run_in_executor(executor, pool.load_base)
+        except Exception as exc:  # noqa: BLE001 - reported by /ready and the status file
+            app.state.startup_error = f"loading the base model failed: {exc}"
+            logger.error("%s", app.state.startup_error)
+        syncing: asyncio.Future | None = None
+        while True:
+            if app.state.startup_error is None and (syncing is None or syncing.done()):
+                failed = syncing is not None and syncing.exception()
+                app.state.sync_error = f"reading the registry failed: {failed}" if failed else None
+                if failed:
+                    logger.error("%s", app.state.sync_error)  # e.g. a hand-edited registry.json
+                syncing = loop.run_in_executor(executor, pool.sync)  # queued behind batches
+            try:
+                await asyncio.to_thread(status, "running", started_at)
+            except OSError as exc:  # a full disk must not stop the hot swap
+                logger.warning("could not write %s: %s", status_file, exc)
+            await asyncio.sleep(serve.poll_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from adapterflow.promote.registry import now
+
+        batcher = Batcher(
+            pool.run_batch, executor,
+            window_s=serve.batch_window_ms / 1000, max_batch=serve.max_batch_size,
+        )  # fmt: skip
+        batcher.start()
+        app.state.batcher = batcher
+        started_at = now()
+        keeper = asyncio.get_running_loop().create_task(keep_in_sync(started_at))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await keeper
+            await batcher.stop()
+            status("stopped", started_at)
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="adapterflow",
+        summary="Every task's champion adapter over HTTP, hot-swapped on promotion and rollback.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        responses=ERRORS,
+    )
+    app.state.startup_error = app.state.sync_error = None
+    app.state.pool = pool
+    app.add_exception_handler(RequestValidationError, _validation_answer)
+    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
+    if token is not None:
+        app.add_middleware(BearerToken, token=token)  # added last = runs first
+
+    def known(task: str) -> str:
+        if task not in pool.definitions:
+            raise HTTPException(
+                404, f"unknown task {task[:64]!r}; this server knows {sorted(pool.definitions)}"
+            )
+        return task
+
+    async def registry() -> dict[str, Any]:
+        from adapterflow.promote.registry import read_registry
+
+        return await asyncio.to_thread(read_registry, paths.registry)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness: the process answers; also how many batches ran and the adapters held."""
+        return {
+            "status": "ok",
+            "batches": app.state.batcher.batches,
+            "adapters": pool.adapter_names(),
+        }
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Readiness: 200 once the base model is loaded and every registry champion is served."""
+        problems = [e for e in (app.state.startup_error, app.state.sync_error) if e]
+        if not pool.ready and not problems:
+            problems.append("loading the base model and the champions")
+        problems += [s.error for s in pool.states.values() if s.served is None and s.error]
+        body = {"ready": not problems, "detail": "; ".join(problems) or "all champions served"}
+        return JSONResponse(body, status_code=503 if problems else 200)
+
+    @app.get("/v1/tasks")
+    async def list_tasks() -> list[schemas.TaskInfo]:
+        """Every task: its champion, metrics, gate decision and what is served."""
+        reg = await registry()
+        return [task_info(pool, reg, t) for t in pool.definitions]
+
+    @app.get("/v1/tasks/{task}")
+    async def get_task(task: str) -> schemas.TaskInfo:
+        """One task: its champion, metrics, gate decision and what is served (with load errors)."""
+        return task_info(pool, await registry(), known(task))
+
+    @app.post("/v1/tasks/{task}/predict")
+    async def predict(task: str, request: schemas.PredictRequest) -> schemas.PredictResponse:
+        """Answer the inputs with the task's champion; all of them by the same version."""
+        from adapterflow.predict import item_text
+
+        known(task)
+        if len(request.inputs) > serve.max_inputs:
+            raise HTTPException(
+                413, f"{len(request.inputs)} inputs in one request; the limit is "
+                f"{serve.max_inputs} (serve.max_inputs in params.yaml)",
+            )  # fmt: skip
+        raw, shape = RAW_INPUTS[pool.definitions[task].source]
+        for i, item in enumerate(request.inputs):
+            if not isinstance(item, schemas.TextInput | raw):
+                raise HTTPException(422, f"inputs.{i}: task {task} takes {{text}} or {shape}")
+        texts = [item_text(params, task, item.model_dump()) for item in request.inputs]
+        try:
+            pool.check_served(task)  # fail fast; the batch checks again on the model thread
+            served, answers = await app.state.batcher.submit(task, texts)
+        except NotServedError as exc:
+            raise HTTPException(409 if exc.no_champion else 503, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - one failed batch must not take the server down
+            logger.exception("%s: generation failed", task)
+            raise HTTPException(
+                500, f"generation failed ({type(exc).__name__}); see the server log"
+            ) from None
+        return schemas.PredictResponse(
+            task=task,
+            version=served.version,
+            adapter_sha256=served.adapter_sha256,
+            answers=[
+                schemas.Answer(output=a.output, parsed=a.parsed, valid=a.parsed is not None)
+                for a in answers
+            ],
+        )
+
+    return app

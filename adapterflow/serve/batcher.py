@@ -1,0 +1,117 @@
+"""Dynamic batching: concurrent requests for the same task become one batched generate.
+
+A request waits in its task's queue. The batcher's loop takes the task whose oldest request waited
+longest, waits until that request is `window_s` old or the task has `max_batch` inputs queued, then
+hands that task's queued requests (up to `max_batch` inputs; a bigger request goes alone) to
+`run(task, groups)` on the model executor and answers each request's future with its share. While
+the model is busy, new requests pile up, so under load batches fill without waiting for the window.
+A request is never split across two calls, so it is answered wholly by one version.
+
+With `max_batch=1` and `window_s=0` it is the one-request-at-a-time server the load benchmark
+compares against. Used by adapterflow/serve/app.py:
+
+    batcher = Batcher(pool.run_batch, executor, window_s=0.02, max_batch=16)
+    batcher.start()
+    served, answers = await batcher.submit("triage", ["Title: crash on save"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# run(task, groups) -> (what answered, one result list per group)
+RunBatch = Callable[[str, Sequence[Sequence[str]]], tuple[Any, list[list[Any]]]]
+
+
+@dataclass
+class _Pending:
+    texts: list[str]
+    future: asyncio.Future
+    arrived: float = field(default=0.0)
+
+
+class Batcher:
+    """Groups concurrent requests per task; see the module docstring."""
+
+    def __init__(self, run: RunBatch, executor: Executor, *, window_s: float, max_batch: int):
+        self._run, self._executor = run, executor
+        self.window_s, self.max_batch = window_s, max_batch
+        self._queues: dict[str, deque[_Pending]] = {}
+        self._arrived = asyncio.Event()
+        self._loop_task: asyncio.Task | None = None
+        self.batches = 0  # generate calls made (for /health and tests)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+
+    async def submit(self, task: str, texts: list[str]) -> tuple[Any, list[Any]]:
+        """Queue one request and wait for its answers.
+
+        Returns:
+            (what answered, e.g. the served version; one answer per text, in order).
+
+        Raises:
+            Whatever `run` raised for the batch this request was in.
+        """
+        loop = asyncio.get_running_loop()
+        pending = _Pending(texts, loop.create_future(), loop.time())
+        self._queues.setdefault(task, deque()).append(pending)
+        self._arrived.set()
+        return await pending.future
+
+    def _queued(self, task: str) -> int:
+        return sum(len(p.texts) for p in self._queues.get(task, ()))
+
+    def _take(self, task: str) -> list[_Pending]:
+        queue, batch, size = self._queues[task], [], 0
+        while queue and (not batch or size + len(queue[0].texts) <= self.max_batch):
+            batch.append(queue.popleft())
+            size += len(batch[-1].texts)
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = {t: q[0].arrived for t, q in self._queues.items() if q}
+            if not waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            task = min(waiting, key=waiting.__getitem__)
+            deadline = waiting[task] + self.window_s
+            while self._queued(task) < self.max_batch and loop.time() < deadline:
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+                except TimeoutError:
+                    break
+            batch = self._take(task)
+            groups = [p.texts for p in batch]
+            try:
+                who, results = await loop.run_in_executor(self._executor, self._run, task, groups)
+            except Exception as exc:  # noqa: BLE001 - the requests get the error, the loop lives on
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            finally:
+                self.batches += 1
+            logger.debug(
+                "%s: batch of %d request(s), %d input(s)", task, len(batch), sum(map(len, groups))
+            )
+            for p, result in zip(batch, results, strict=True):
+                if not p.future.done():  # a client that went away leaves a cancelled future
+                    p.future.set_result((who, result))

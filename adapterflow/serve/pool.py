@@ -1,0 +1,271 @@
+"""One base model in memory, each task's champion adapter on it, swapped when the registry moves.
+
+`ModelPool` loads the base once (`adapterflow.modeling`, as training did) and attaches every task's
+champion as a named peft adapter (`<task>__<version>`) on ONE `PeftModel`: peft keeps several LoRA
+adapters on the same frozen base and `set_adapter` picks the one a batch uses, so serving N tasks
+costs one base plus N small adapters. `sync()` reads the registry and, for a task whose champion
+changed (promote or rollback), loads the new adapter beside the old one, then switches the task's
+`Served` record in one assignment and deletes the old adapter. A load that fails leaves the old
+champion serving and records why (`TaskState.error`, logged).
+
+Threading: every method that touches the model (`load_base`, `sync`, `run_batch`) must run on the
+same single thread (the server's model executor). That is what makes a swap atomic for requests: a
+batch reads its task's `Served` once, at its start, and no swap can run until it is finished, so
+every request is answered wholly by one complete version. Readers on other threads only read the
+`TaskState` records, which are replaced, never mutated in place.
+
+    pool = ModelPool(params, paths)
+    pool.load_base(); pool.sync()
+    served, answers = pool.run_batch("triage", [["Title: crash on save"]])
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from adapterflow.params import Params
+from adapterflow.paths import ProjectPaths
+
+logger = logging.getLogger(__name__)
+
+
+class NotServedError(RuntimeError):
+    """The task has no loaded champion; `no_champion` tells a missing one from a failed load."""
+
+    def __init__(self, message: str, *, no_champion: bool) -> None:
+        super().__init__(message)
+        self.no_champion = no_champion
+
+
+@dataclass(frozen=True)
+class Served:
+    """The version a task is answered with."""
+
+    version: str
+    adapter_name: str  # the peft adapter name on the shared model
+    adapter_sha256: str | None
+    loaded_at: str
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What the pool holds for one task (replaced as a whole on every change)."""
+
+    served: Served | None = None
+    failed_version: str | None = None  # registry champion that failed to load (not retried)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    output: str
+    parsed: dict[str, Any] | None
+
+
+def _clean(text: str) -> str:
+    # Generated text can hold lone surrogates, which no JSON encoder can write as UTF-8.
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def _parse(definition: Any, text: str) -> dict[str, Any] | None:
+    # Whatever the model wrote, it costs at most this one answer its "valid", never the batch
+    # (e.g. Python refuses to parse a JSON integer of more than 4300 digits).
+    try:
+        return definition.parse_target(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _check_adapter_files(adapter_dir: Path) -> None:
+    """Read the adapter's config and weights before peft injects anything into the shared model,
+    so a truncated or corrupt adapter fails here and leaves the model untouched."""
+    from peft import PeftConfig
+    from safetensors.torch import load_file
+
+    from adapterflow.evaluate.model import check_adapter
+
+    check_adapter(adapter_dir)
+    PeftConfig.from_pretrained(adapter_dir)
+    weights = adapter_dir / "adapter_model.safetensors"
+    if weights.is_file():
+        load_file(weights)
+
+
+class ModelPool:
+    """The shared base model and each task's served adapter (see the module docstring)."""
+
+    def __init__(self, params: Params, paths: ProjectPaths) -> None:
+        from adapterflow.prepare.tasks import get_task
+
+        self.params, self.paths = params, paths
+        self.definitions = {t: get_task(params.prepare, t) for t in params.prepare.tasks}
+        self.states: dict[str, TaskState] = {t: TaskState() for t in self.definitions}
+        self.method: str | None = None
+        self.ready = False
+        self._tokenizer: Any = None
+        self._base: Any = None
+        self._model: Any = None  # the PeftModel, once a first adapter is attached
+
+    # ------------------------------------------------------------------ model thread only
+    def load_base(self) -> None:
+        """Load the tokenizer and the base model, quantised the way the champions were trained.
+
+        The method ("qlora" or "lora") is the one the current champions recorded (the first task
+        with a champion decides); with no champion yet it is `train.method`, which the next
+        adapters will be trained with. An adapter trained the other way is refused at load time.
+
+        Raises:
+            adapterflow.modeling.ModelLoadError: models/base is missing.
+        """
+        import torch
+
+        from adapterflow.evaluate.model import adapter_method
+        from adapterflow.modeling import load_base_model, load_tokenizer, pick_device
+        from adapterflow.promote.registry import champion_entry
+
+        if self.params.serve.num_threads:
+            torch.set_num_threads(self.params.serve.num_threads)
+        methods = [
+            adapter_method(self.paths.root / entry["adapter_path"])
+            for task in self.definitions
+            if (entry := champion_entry(self.paths.registry, task)) is not None
+        ]
+        self.method = methods[0] if methods else self.params.train.method
+        self._tokenizer = load_tokenizer(self.paths.base_model)
+        self._base = load_base_model(self.paths.base_model, self.method, pick_device())
+
+    def sync(self) -> list[str]:
+        """Bring every task's served adapter in line with the registry's champion.
+
+        Returns:
+            One line per change made (for the log and tests); empty when nothing changed.
+        """
+        from adapterflow.promote.registry import read_registry, task_state
+
+        registry = read_registry(self.paths.registry)
+        changes = []
+        for task, state in self.states.items():
+            record = task_state(registry, task)
+            entry = next((e for e in record["history"] if e["version"] == record["champion"]), None)
+            if entry is None:
+                continue
+            if state.served and state.served.version == entry["version"]:
+                if state.error is not None:  # a rollback went back to what is served: all good
+                    self.states[task] = TaskState(served=state.served)
+                continue
+            if state.failed_version == entry["version"]:
+                continue  # already failed once; a new promote or rollback will try again
+            changes.append(self._swap(task, entry))
+        self.ready = True
+        return [c for c in changes if c]
+
+    def _swap(self, task: str, entry: dict[str, Any]) -> str:
+        from peft import PeftModel
+
+        from adapterflow.evaluate.model import adapter_method
+        from adapterflow.predict import champion_dir
+        from adapterflow.promote.registry import now
+
+        version, old = entry["version"], self.states[task].served
+        name = f"{task}__{version}"
+        started = time.perf_counter()  # batches wait while this runs: log how long
+        try:
+            current, adapter_dir = champion_dir(self.paths, task)
+            if current != version:
+                return ""  # the registry moved on between two reads; the next poll catches up
+            _check_adapter_files(adapter_dir)
+            method = adapter_method(adapter_dir)
+            if method != self.method:
+                raise ValueError(
+                    f"adapter was trained with method {method!r} but the served base is "
+                    f"{self.method!r}; restart the server to serve it"
+                )
+            if self._model is None:
+                self._model = PeftModel.from_pretrained(
+                    self._base, adapter_dir, adapter_name=name, is_trainable=False
+                )
+            else:
+                self._model.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+            self._model.eval()
+        except Exception as exc:  # noqa: BLE001 - any failure must keep the old champion serving
+            if self._model is not None and name in self._model.peft_config:
+                self._model.delete_adapter(name)  # drop a half-loaded adapter
+            keeps = f"{old.version} keeps serving" if old else "nothing is served for it"
+            error = f"loading {task} {version} failed ({type(exc).__name__}: {exc}); {keeps}"
+            logger.error("%s", error)
+            self.states[task] = replace(self.states[task], failed_version=version, error=error)
+            return error
+        served = Served(version, name, entry.get("adapter_sha256"), now())
+        self.states[task] = TaskState(served=served)  # the switch: one assignment
+        if old is not None:
+            self._model.delete_adapter(old.adapter_name)
+        change = f"{task}: now serving {version}" + (f" (was {old.version})" if old else "")
+        change += f", loaded in {time.perf_counter() - started:.2f} s"
+        logger.info("%s", change)
+        return change
+
+    def run_batch(
+        self, task: str, groups: Sequence[Sequence[str]]
+    ) -> tuple[Served, list[list[Answer]]]:
+        """Answer several requests' user turns with one batched generate and one version.
+
+        Args:
+            task: a task name from `prepare.tasks`.
+            groups: per request, its user turns (from `adapterflow.predict.item_text`).
+
+        Returns:
+            The version that answered, and per request its answers in input order.
+
+        Raises:
+            NotServedError: no champion is loaded for `task`.
+        """
+        from adapterflow.evaluate.generate import generate_batched
+        from adapterflow.predict import prompts_for
+
+        served = self.check_served(task)
+        definition = self.definitions[task]
+        flat = [text for group in groups for text in group]
+        _, prompts = prompts_for(self._tokenizer, definition, flat)
+        self._model.set_adapter(served.adapter_name, inference_mode=True)
+        outputs = generate_batched(
+            self._model,
+            self._tokenizer,
+            prompts,
+            max_new_tokens=self.params.evaluate.max_new_tokens,
+            batch_size=self.params.serve.max_batch_size,
+        )
+        answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
+        split, start = [], 0
+        for group in groups:
+            split.append(answers[start : start + len(group)])
+            start += len(group)
+        return served, split
+
+    # ------------------------------------------------------------------ any thread
+    def adapter_names(self) -> list[str]:
+        """The adapters on the one shared model (old versions are deleted after a swap)."""
+        return sorted(self._model.peft_config) if self._model is not None else []
+
+    def check_served(self, task: str) -> Served:
+        """The task's served version.
+
+        Raises:
+            NotServedError: nothing is loaded for it (no champion yet, or its load failed).
+        """
+        state = self.states[task]
+        if state.served is not None:
+            return state.served
+        if state.error is not None:
+            raise NotServedError(state.error, no_champion=False)
+        if not self.ready:
+            raise NotServedError("the server is still loading the model; retry", no_champion=False)
+        raise NotServedError(
+            f"no champion for task {task} yet; run the pipeline (dvc repro, or "
+            f"`python -m adapterflow promote {task}`) and the server picks it up",
+            no_champion=True,
+        )

@@ -1,0 +1,121 @@
+"""Request and response bodies of the HTTP API (they become its OpenAPI schema at /openapi.json).
+
+An input takes the same shapes as `python -m adapterflow predict`: `{"text": ...}` (the user turn as
+is), a raw GitHub issue `{"title", "body"}` for issue tasks, or an arXiv record `{"abstract"}` for
+paper tasks. `adapterflow.predict.item_text` turns each into the user turn.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+class TextInput(_Body):
+    """A ready user turn, used as is (e.g. "Title: crash on save\\n\\nsteps...")."""
+
+    text: str
+
+    _text = field_validator("text")(_not_blank)
+
+
+class IssueInput(_Body):
+    """A raw GitHub issue, normalised as prepare does (issue tasks, e.g. triage)."""
+
+    title: str
+    body: str | None = None
+
+    _title = field_validator("title")(_not_blank)
+
+
+class PaperInput(_Body):
+    """A raw arXiv record, normalised as prepare does (paper tasks, e.g. papers)."""
+
+    abstract: str
+
+    _abstract = field_validator("abstract")(_not_blank)
+
+
+def _input_kind(value: Any) -> str | None:
+    # Pick the shape by its key, so a bad input gets that shape's errors, not every shape's.
+    keys = value.keys() if isinstance(value, dict) else ()
+    return next((key for key in ("text", "title", "abstract") if key in keys), None)
+
+
+INPUT_SHAPES = '{"text": ...}, {"title": ..., "body": ...} (issues) or {"abstract": ...} (papers)'
+InputItem = Annotated[
+    Annotated[TextInput, Tag("text")]
+    | Annotated[IssueInput, Tag("title")]
+    | Annotated[PaperInput, Tag("abstract")],
+    Discriminator(
+        _input_kind,
+        custom_error_type="input_shape",
+        custom_error_message=f"each input is one of {INPUT_SHAPES}",
+    ),
+]
+
+
+class PredictRequest(_Body):
+    """One or many inputs, answered together by the same champion version."""
+
+    inputs: list[InputItem] = Field(min_length=1)
+
+
+class Answer(BaseModel):
+    """The champion's answer to one input."""
+
+    output: str = Field(description="raw generated text, cut at the end of the model's turn")
+    parsed: dict[str, Any] | None = Field(
+        description="the JSON object in the output when it fits the task schema, else null"
+    )
+    valid: bool = Field(description="true when the output parses and fits the task schema")
+
+
+class PredictResponse(BaseModel):
+    """Answers in input order, all from one champion version."""
+
+    task: str
+    version: str = Field(description="registry version that answered every input, e.g. v0003")
+    adapter_sha256: str | None = Field(description="content hash of that adapter (registry)")
+    answers: list[Answer]
+
+
+class Serving(BaseModel):
+    """What the server holds for a task right now."""
+
+    state: str = Field(description="serving | loading | no champion | load failed")
+    version: str | None = Field(description="version being served, null when none")
+    adapter_sha256: str | None
+    loaded_at: str | None = Field(description="UTC time the served version was switched in")
+    error: str | None = Field(
+        description="why the registry's champion could not be loaded (the older one keeps serving)"
+    )
+
+
+class TaskInfo(BaseModel):
+    """A task's registry champion, its evidence and what the server serves for it."""
+
+    task: str
+    champion: dict[str, Any] | None = Field(
+        description="registry entry: version, adapter_sha256, created_at, promoted_by, ..."
+    )
+    metrics: dict[str, Any] | None = Field(description="headline metrics recorded at promotion")
+    gate: dict[str, Any] | None = Field(description="gate decision: passed and its reasons")
+    serving: Serving
+
+
+class Problem(BaseModel):
+    """Every error answer: what went wrong and how to fix it."""
+
+    detail: str
