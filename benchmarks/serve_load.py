@@ -43,7 +43,7 @@ from adapterflow.io import read_jsonl, write_json_atomic  # noqa: E402
 from adapterflow.params import load_params  # noqa: E402
 from adapterflow.paths import ProjectPaths  # noqa: E402
 from adapterflow.promote import registry  # noqa: E402
-from tests.api_server import start_server, wait_ready  # noqa: E402
+from tests.api_server import record_champion, start_server, wait_ready  # noqa: E402
 from tests.processes import stop_group  # noqa: E402
 
 
@@ -72,9 +72,8 @@ def build_project(work: Path, task: str, method: str) -> ProjectPaths:
         "metrics": {"n": 0, "structural": 0.0, "content": 0.0, "bleu": 0.0},
         "gate": {"passed": False, "reasons": ["benchmark: untrained adapter, not gated"]},
         "params": {}, "data_version": "none", "git_rev": registry.git_revision(ROOT),
-        "adapter_sha256": registry.sha256_dir(adapter),
     }  # fmt: skip
-    registry.record(paths.registry, task, adapter, lambda v: {}, entry, promote=True)
+    record_champion(paths, task, adapter, entry)
     return paths
 
 

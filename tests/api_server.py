@@ -58,3 +58,46 @@ def read_status(project: ProjectPaths, url: str) -> dict:
     """The status file (reports/serve/) of the server listening at `url`."""
     host, port = url.removeprefix("http://").split(":")
     return json.loads(status_path(project, host, int(port)).read_text())
+
+
+def record_champion(paths: ProjectPaths, task: str, adapter: Path, entry: dict) -> str:
+    """Make a copy of `adapter` `task`'s champion by hand, without a gate.
+
+    The entry gets the hashes `promote` records (adapter, base model, metrics), so the server's
+    evidence checks treat it like a promoted version unless the caller overrides a hash.
+
+    Returns:
+        The new version.
+    """
+    from adapterflow.fingerprint import adapter_sha256, base_sha256, sha256_bytes
+    from adapterflow.promote.registry import champion_entry, record
+    from adapterflow.promote.staging import staged_copy
+
+    current = champion_entry(paths.registry, task)
+    full = {
+        "adapter_sha256": adapter_sha256(adapter),
+        "base_sha256": base_sha256(paths.base_model),
+        "metrics_sha256": sha256_bytes(json.dumps(entry.get("metrics", {})).encode()),
+        **entry,
+    }
+    expect = current["version"] if current else None
+    with staged_copy(paths.registry, task, adapter) as staging:
+        recorded = record(
+            paths.registry,
+            task,
+            staging,
+            lambda v: {},
+            full,
+            True,
+            expect_champion=expect,
+            wait_s=60,
+        )
+    return recorded.version
+
+
+def roll_back(paths: ProjectPaths, task: str) -> tuple[str, str]:
+    """`adapterflow rollback <task>` as a function: (version rolled back, version restored)."""
+    from adapterflow.fingerprint import base_sha256
+    from adapterflow.promote.rollback import rollback
+
+    return rollback(paths.registry, task, base_sha=base_sha256(paths.base_model), wait_s=60)

@@ -26,8 +26,15 @@ from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.predict import item_text, run_predict
 from adapterflow.promote import run_promote
-from adapterflow.promote.registry import champion_entry, read_registry, record, rollback
-from tests.api_server import REPO_ROOT, read_status, start_server, wait_ready
+from adapterflow.promote.registry import champion_entry, read_registry
+from tests.api_server import (
+    REPO_ROOT,
+    read_status,
+    record_champion,
+    roll_back,
+    start_server,
+    wait_ready,
+)
 from tests.processes import free_port, stop_group
 from tests.tiny_adapter import build_tiny_adapter, seed_project
 
@@ -208,7 +215,7 @@ def test_promote_then_rollback_during_a_stream_of_requests(served, tiny_model_di
         _wait_serving(url, promoted.version)
         expected[promoted.version] = run_predict(params, project, "triage", [TEXTS[0]])[0].output
         time.sleep(1.0)  # some answers from the new champion
-        assert rollback(project.registry, "triage") == (promoted.version, before)
+        assert roll_back(project, "triage") == (promoted.version, before)
         _wait_serving(url, before)
         time.sleep(1.0)
     finally:
@@ -237,9 +244,7 @@ def test_a_broken_champion_keeps_the_old_one_serving_and_says_why(served, tiny_m
     shutil.copytree(project.root / old["adapter_path"], broken)
     (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
     entry = {k: old[k] for k in ("metrics", "gate", "params", "data_version", "git_rev")}
-    version, _ = record(
-        project.registry, "triage", broken, lambda v: {}, {**entry, "adapter_sha256": "x"}, True
-    )
+    version = record_champion(project, "triage", broken, {**entry, "adapter_sha256": "x"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         serving = httpx.get(f"{url}/v1/tasks/triage", timeout=10).json()["serving"]
@@ -251,7 +256,7 @@ def test_a_broken_champion_keeps_the_old_one_serving_and_says_why(served, tiny_m
     assert serving["version"] == old["version"] and serving["state"] == "serving"
     answer = predict(url, "triage", [{"text": TEXTS[0]}])
     assert answer.status_code == 200 and answer.json()["version"] == old["version"]
-    rollback(project.registry, "triage")  # back to the old champion: the error goes away
+    roll_back(project, "triage")  # back to the old champion: the error goes away
     deadline = time.monotonic() + 60
     while httpx.get(f"{url}/v1/tasks/triage", timeout=10).json()["serving"]["error"]:
         assert time.monotonic() < deadline
@@ -288,7 +293,7 @@ def test_one_base_model_serves_every_tasks_adapter(served):
     papers = project.root / "adapter-papers" / "papers"
     shutil.copytree(project.root / "adapter-b" / "triage", papers)  # written by the stream test
     entry = {"metrics": {}, "gate": {"passed": True, "reasons": []}, "params": {}}
-    record(project.registry, "papers", papers, lambda v: {}, entry, True)
+    record_champion(project, "papers", papers, entry)
     deadline = time.monotonic() + 60
     while httpx.get(f"{url}/v1/tasks/papers", timeout=10).json()["serving"]["version"] is None:
         assert time.monotonic() < deadline
