@@ -3,8 +3,8 @@
 An input is either plain text (used as the user turn as is) or a raw item shaped like the scraped
 stores (a GitHub issue with title/body, an arXiv record with abstract), turned into the user turn
 the way prepare builds training examples; the text is trimmed to the task's token budget, rendered
-with the training chat template and answered greedily in batches. Each answer comes back with its
-parsed JSON object (None when it does not fit the task schema).
+with the training chat template and answered greedily exactly as evaluate answers it. Each answer
+comes back with its parsed JSON object (None when it does not fit the task schema).
 
     python -m adapterflow predict triage --text "Title: crash on start ..."
     python -m adapterflow predict papers --file papers.jsonl
@@ -85,7 +85,7 @@ def run_predict(
         NoChampionError: no champion for the task yet.
     """
     from adapterflow.chat import render_prompt
-    from adapterflow.evaluate.generate import generate_batched
+    from adapterflow.evaluate.generate import generate_answers
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.prepare.normalise import trim_to_tokens
     from adapterflow.prepare.tasks import get_task
@@ -105,9 +105,8 @@ def run_predict(
         for t in inputs
     ]
     ev = params.evaluate
-    outputs = generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
-    )
+    # The same generation path as evaluate's, so the answer is the one the gate measured.
+    outputs = generate_answers(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens)
     logger.info("answered %d input(s) with %s champion %s", len(outputs), task, version)
     return [
         Prediction(input=t, output=o, parsed=definition.parse_target(o), version=version)

@@ -1,9 +1,10 @@
 """The `evaluate` stage: score the candidate adapter and the zero-shot base on the test split.
 
-Both models answer the same prompts (rendered with adapterflow.chat, as in training) by batched
-greedy decoding; the answers are scored for structure (schema-valid JSON), content (exact match
-per labelled field) and BLEU, with intervals, and written to reports/metrics/<task>.json and
-reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). Run it with
+Both models answer the same prompts (rendered with adapterflow.chat, as in training) by greedy
+decoding, one sequence per prompt as `predict` does (evaluate/generate.py); the answers are scored
+for structure (schema-valid JSON), content (exact match per labelled field) and BLEU, with
+intervals, and written to reports/metrics/<task>.json and reports/predictions/<task>.jsonl
+(docs/ARTIFACTS.md). Run it with
 `python -m adapterflow evaluate <task>` or `dvc repro evaluate@<task>`.
 """
 
@@ -72,13 +73,11 @@ def load_test_examples(paths: ProjectPaths, task: str, ev: EvaluateParams) -> li
 def answer(
     model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams
 ) -> list[str]:
-    """Greedy answers of `model` to the examples' prompts (batched, as params say)."""
-    from adapterflow.evaluate.generate import generate_batched
+    """Greedy answers of `model` to the examples' prompts, the way `predict` answers them."""
+    from adapterflow.evaluate.generate import generate_answers
 
     prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
-    return generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
-    )
+    return generate_answers(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens)
 
 
 def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:

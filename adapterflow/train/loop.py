@@ -27,9 +27,10 @@ from adapterflow.modeling import (
     compute_dtype,
     load_base_model,
     load_tokenizer,
+    model_type_of,
     pick_device,
 )
-from adapterflow.params import Params
+from adapterflow.params import Params, TrainParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from adapterflow.train.data import (
@@ -37,7 +38,9 @@ from adapterflow.train.data import (
     Encoded,
     TrainError,
     batch_order,
+    budget_batches,
     collate,
+    collate_packed,
     encode_split,
 )
 from adapterflow.train.lora import attach_lora
@@ -99,6 +102,21 @@ def optimizer_step(
     scaler.step(optimizer)
     scaler.update()
     return step_loss, label_tokens
+
+
+def epoch_batches(tp: TrainParams, lengths: list[int], epoch: int) -> list[list[int]]:
+    """The epoch's batches: `tokens_per_batch` tokens each when set, else `batch_size` examples."""
+    if tp.tokens_per_batch:
+        row = tp.max_seq_len if tp.packing else 0
+        return budget_batches(lengths, tp.tokens_per_batch, tp.seed, epoch, packed_row=row)
+    return batch_order(lengths, tp.batch_size, tp.seed, epoch, tp.group_by_length)
+
+
+def make_batch(tp: TrainParams, examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Padding-free packed rows (`train.packing`) or right-padded rows."""
+    if tp.packing:
+        return collate_packed(examples, pad_id, tp.max_seq_len)
+    return collate(examples, pad_id)
 
 
 def _load(
@@ -164,7 +182,8 @@ def run_train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=tp.learning_rate, weight_decay=tp.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
-    steps_per_epoch = math.ceil(math.ceil(len(train_set) / tp.batch_size) / tp.grad_accum)
+    # Batch counts do not change between epochs (budget batches are fixed, only reordered).
+    steps_per_epoch = math.ceil(len(epoch_batches(tp, lengths, 0)) / tp.grad_accum)
     total = (
         steps_per_epoch * tp.epochs
         if not tp.max_steps
@@ -177,7 +196,8 @@ def run_train(
         num_training_steps=total,
     )
     # fp16 (older GPUs) needs loss scaling; a disabled scaler is a no-op for float32/bfloat16.
-    scaler = torch.amp.GradScaler(device.type, enabled=compute_dtype(device) == torch.float16)
+    fp16 = compute_dtype(device, model_type_of(paths.base_model)) == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=fp16)
 
     ckpt_dir = paths.checkpoints / task
     state = load_checkpoint(ckpt_dir, run_id, model, optimizer, scheduler) or {}
@@ -196,17 +216,15 @@ def run_train(
     while step < total:
         epoch, position = divmod(step, steps_per_epoch)
         if position == 0 or not batches:
-            batches = batch_order(lengths, tp.batch_size, tp.seed, epoch, tp.group_by_length)
+            batches = epoch_batches(tp, lengths, epoch)
         tick = time.perf_counter()
-        micro = [
-            collate([train_set[i] for i in b], pad_id)
-            for b in batches[position * tp.grad_accum :][: tp.grad_accum]
-        ]
+        step_batches = batches[position * tp.grad_accum :][: tp.grad_accum]
+        micro = [make_batch(tp, [train_set[i] for i in b], pad_id) for b in step_batches]
         lr = scheduler.get_last_lr()[0]
         step_loss, label_tokens = optimizer_step(model, micro, optimizer, scaler, tp.max_grad_norm)
         scheduler.step()
         step += 1
-        tokens = sum(int(m["attention_mask"].sum()) for m in micro)
+        tokens = sum(lengths[i] for b in step_batches for i in b)  # real tokens, no padding
         train_tokens += tokens
         session_tokens += tokens
         session_seconds += time.perf_counter() - tick
