@@ -236,9 +236,16 @@ def dequantized_4bit_weights(model: Any) -> Iterator[int]:
     Yields:
         How many layers use a dequantised copy.
     """
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:  # no bitsandbytes, so no 4-bit layers
+        yield 0
+        return
     patched = []
     for module in model.modules():
-        if type(module).__name__ != "Linear4bit" or module.weight.device.type != "cpu":
+        # isinstance, not the class name: peft's LoRA wrapper around a 4-bit layer is also
+        # called Linear4bit; its base_layer is the one to patch.
+        if not isinstance(module, Linear4bit) or module.weight.device.type != "cpu":
             continue
         if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
             continue  # repacked layout (use_reference_4bit_kernels was not applied): leave it

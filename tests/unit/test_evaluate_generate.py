@@ -124,12 +124,22 @@ def test_answers_come_back_from_a_model_on_cuda(tiny_model_dir: Path, tiny_adapt
     assert answers == generate_answers(model, tokenizer, prompts[::-1], max_new_tokens=8)[::-1]
 
 
-def test_4bit_answers_equal_plain_generate(tiny_model_dir: Path):
-    # generate_answers dequantises 4-bit weights once per call; the answers must not change.
-    from adapterflow.modeling import load_base_model, load_tokenizer
+def test_4bit_answers_with_an_adapter_equal_plain_generate(tiny_model_dir: Path):
+    # generate_answers dequantises the 4-bit base weights once per call (under peft's LoRA
+    # wrappers, as evaluate and predict load them); the answers must not change.
+    from peft import LoraConfig, get_peft_model
+
+    from adapterflow.modeling import dequantized_4bit_weights, load_base_model, load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model_dir)
-    model = load_base_model(tiny_model_dir, "qlora", torch.device("cpu"))
+    torch.manual_seed(0)
+    base = load_base_model(tiny_model_dir, "qlora", torch.device("cpu"))
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(base, lora).eval()
+    with dequantized_4bit_weights(model) as patched:
+        assert patched == 2 * 7  # every 4-bit projection of the 2 layers, wrapped by LoRA or not
     prompts = _prompts(tokenizer, 4)
     answers = generate_answers(model, tokenizer, prompts, max_new_tokens=10)
     assert answers == generate_one_by_one(model, tokenizer, prompts, max_new_tokens=10)
+    with model.disable_adapter():
+        assert generate_answers(model, tokenizer, prompts, max_new_tokens=10) != answers
