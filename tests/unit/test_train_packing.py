@@ -121,3 +121,43 @@ def test_budget_batches_hold_more_short_examples_than_long_ones():
     sizes = {max(lengths[i] for i in b): len(b) for b in batches}
     assert sizes[40] == 50 and sizes[400] == 5  # 50 x 40 = 2000; 5 x 400 = 2000
     assert all(len(b) * max(lengths[i] for i in b) <= 2000 for b in batches)
+
+
+@pytest.mark.gpu
+def test_packed_rows_give_the_padded_loss_on_cuda(tiny_model_dir, encoded):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    tokenizer, examples = encoded
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).cuda()
+    padded = collate(examples, tokenizer.pad_token_id)
+    packed = collate_packed(examples, tokenizer.pad_token_id, row_len=256)
+    with torch.no_grad():
+        want, n_want = completion_loss(model, {k: v.cuda() for k, v in padded.items()})
+        got, n_got = completion_loss(model, {k: v.cuda() for k, v in packed.items()})
+    assert n_got == n_want
+    assert torch.allclose(got / n_got, want / n_want, rtol=1e-4, atol=1e-5)
+
+
+def test_training_with_a_token_budget_and_packing_learns(tmp_path, tiny_model_dir):
+    from adapterflow.train import run_train
+    from adapterflow.train.loop import epoch_batches
+    from tests.unit.train_fixtures import make_project
+
+    params, paths = make_project(
+        tmp_path, tiny_model_dir, n_train=16, epochs=4, log_every=1, learning_rate=1e-2,
+        method="lora", lora_dropout=0.0, tokens_per_batch=96, packing=True, max_seq_len=64,
+    )  # fmt: skip
+    tokenizer = load_tokenizer(tiny_model_dir)
+    lengths = [
+        len(encode(tokenizer, example(i), 64).input_ids) for i in range(16)
+    ]  # the train split make_project wrote
+    per_epoch = len(epoch_batches(params.train, lengths, 0))
+    assert 1 < per_epoch < 16, "the budget groups several examples per batch"
+
+    summary = run_train(params, paths, "triage")
+
+    assert summary.steps == 4 * per_epoch
+    assert summary.train_tokens == 4 * sum(lengths)  # real tokens only, no padding counted
+    rows = (paths.report_dir("train") / "triage" / "loss.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[2]) for r in rows]
+    assert sum(losses[-per_epoch:]) < sum(losses[:per_epoch]) - 0.2
