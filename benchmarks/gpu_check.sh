@@ -13,7 +13,8 @@
 #      same time one train -> evaluate -> promote -> predict through the CLI on the tiny model;
 #   3. benchmarks/train_throughput.py on a random Gemma-3-270M-shaped model (18 layers, 262k
 #      vocabulary): LoRA and QLoRA with a 16k-token budget, and LoRA with padding-free packing;
-#   4. benchmarks/eval_throughput.py on the same model (4-bit).
+#   4. benchmarks/eval_throughput.py on the same model (4-bit), and
+#      benchmarks/batch_invariance.py (does a padded batch change the logits on this GPU?).
 # Logs and JSON results go to $OUT (the device tool's output folder) or ./gpu_check_out.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +60,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD
 
 step "versions and device"
-python3 - <<'EOF' 2>&1 | tee -a "$LOG" "$OUT/versions.txt"
+python3 - <<'EOF' 2>&1 | tee -a "$LOG"
 import bitsandbytes, peft, pydantic, torch, transformers
 assert torch.cuda.is_available(), "no CUDA device visible: this check needs the GPU machine"
 print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name())
@@ -95,5 +96,9 @@ done
 step "benchmark eval (qlora)"
 python3 benchmarks/eval_throughput.py --model-dir /tmp/m270 --method qlora --n 8 \
     --max-new-tokens 32 --json "$OUT/eval_qlora.json" 2>&1 | tail -25 | tee -a "$LOG"
+
+step "batch invariance on CUDA (random 270M-shaped model, bf16)"
+python3 benchmarks/batch_invariance.py --model-dir /tmp/m270 --method lora --n 8 \
+    --max-new-tokens 16 --json "$OUT/batch_invariance.json" 2>&1 | tail -20 | tee -a "$LOG"
 
 step "done: all steps passed"

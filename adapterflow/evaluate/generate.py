@@ -1,17 +1,21 @@
-"""Batched greedy generation for evaluation and prediction.
+"""Greedy generation for evaluate, predict and serving: one path, so one answer per input.
 
 Prompts are rendered by the caller with `adapterflow.chat.render_prompt` (the same template as
-training), tokenised without extra special tokens (the template already starts with BOS), sorted by
-length so a batch carries little padding, and decoded greedily with the KV cache by
-`model.generate`; each answer is cut at Gemma's `<end_of_turn>` or EOS. The tokens every prompt of
-a batch shares (the task's system turn, about half of a triage prompt) are encoded once and their
-KV cache copied to every row; the rest is padded on the left of each row's own tokens. Decoding one
-token costs nearly the same for one row as for a batch (weights are read, or dequantised, once per
-step), so batching pays: see benchmarks/eval_throughput.py.
+training), tokenised without extra special tokens (the template already starts with BOS), put on
+the model's device and decoded greedily with the KV cache by transformers' `model.generate`; each
+answer is cut at Gemma's `<end_of_turn>` or EOS.
 
-We drive transformers' own `generate` (rather than a hand-written decode loop) because it already
-handles the cache, left-padding position ids and per-row stopping; what we add is the batching,
-ordering and answer extraction.
+Why one sequence at a time (issue #10, 1b): in a padded batch a row's numbers depend on its
+neighbours. The matmul kernels pick their blocking and reduction order from the batch's shape
+(on this CPU a row of `x @ W` already changes in the last bits between 1, 2-3 and 4+ rows), and
+padding changes the attention's length; a greedy argmax that is close then flips. Measured on the
+real base model (benchmarks/RESULTS.md, "Batch invariance"): a left-padded batch's logits differ
+from one-at-a-time by up to 5e-5, and one test item's severity changed with its batch. No batching
+scheme is bit-exact with these kernels, so evaluate, predict and serving all call
+`generate_answers`, which decodes every prompt alone, unpadded, from position 0: the gate scores
+exactly the answer `predict` gives. What batching bought on the CPU (weights dequantised once per
+step for all rows) is won back by dequantising the 4-bit weights once per call
+(`adapterflow.modeling.dequantized_4bit_weights`, bit-identical).
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ def cut_answer(tokenizer: Any, new_tokens: torch.Tensor, stops: set[int]) -> str
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def _generate_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+def greedy_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+    """`model.generate` keyword arguments for plain greedy decoding up to a stop token."""
     stops = stop_token_ids(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[-1]
     # Greedy, explicitly: sampling knobs a checkpoint's generation_config may carry are turned off.
@@ -106,7 +111,7 @@ def generate_answers(
     """
     from transformers import LogitsProcessorList
 
-    kwargs = _generate_kwargs(tokenizer, max_new_tokens)
+    kwargs = greedy_kwargs(tokenizer, max_new_tokens)
     stops = set(kwargs["eos_token_id"])
     device = input_device(model)
     answers = []
@@ -132,7 +137,7 @@ def generate_one_by_one(
 ) -> list[str]:
     """The plain reference: one unpadded `model.generate` per prompt, nothing else (for tests and
     benchmarks; `generate_answers` must answer exactly the same)."""
-    kwargs = _generate_kwargs(tokenizer, max_new_tokens)
+    kwargs = greedy_kwargs(tokenizer, max_new_tokens)
     stops = set(kwargs["eos_token_id"])
     answers = []
     for prompt in prompts:
