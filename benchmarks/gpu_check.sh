@@ -51,13 +51,17 @@ export PYTHONUNBUFFERED=1
 source runs/env.sh
 
 step "install carried wheels"
-ls .whl/*.whl >/dev/null 2>&1 || {
-    echo "no wheels in .whl/: run 'bash benchmarks/gpu_check.sh --download' first and carry .whl"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl 2>&1 | tee -a "$LOG"
+    export PYTHONPATH=/tmp/site:$PWD
+elif python3 -c "import bitsandbytes, pydantic, cronsim, jsonschema" 2>/dev/null; then
+    echo "no .whl/, but the packages are installed: nothing to carry" | tee -a "$LOG"
+    export PYTHONPATH=$PWD
+else
+    echo "no wheels in .whl/: run 'bash benchmarks/gpu_check.sh --download' here, carry .whl"
     false
-}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl 2>&1 | tee -a "$LOG"
-export PYTHONPATH=/tmp/site:$PWD
+fi
 
 step "versions and device"
 python3 - <<'EOF' 2>&1 | tee -a "$LOG"

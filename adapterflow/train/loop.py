@@ -1,7 +1,8 @@
 """The `train` stage: fit one task's LoRA/QLoRA adapter on the imported base model.
 
 `run_train(params, paths, task)` encodes `data/processed/<task>/{train,valid}.jsonl`, attaches LoRA
-to the (4-bit) base model, runs AdamW with the configured schedule over length-grouped batches,
+to the (4-bit) base model, runs AdamW with the configured schedule over length-grouped batches (a
+fixed count, or a token budget; padded or padding-free packed rows: train/data.py),
 computes the loss on answer tokens only with logits only at those positions (train/loss.py),
 checkpoints every `train.checkpoint_every` steps, and resumes a killed run from its last
 checkpoint. It ends with a validation loss and writes the adapter and reports (train/outputs.py).

@@ -106,9 +106,12 @@ def test_budget_batches_respect_the_budget_and_are_fixed_per_seed(packed_row):
     first = budget_batches(lengths, 1024, seed=3, epoch=0, packed_row=packed_row)
     assert sorted(i for b in first for i in b) == list(range(80))
     for b in first:
-        widest = max(lengths[i] for i in b)
-        cost = len(b) * widest if not packed_row else sum(lengths[i] for i in b)
-        assert len(b) == 1 or cost <= 1024 or packed_row  # packed cost is checked per row below
+        if packed_row:  # packed: rows x fullest row, the rows as collate_packed lays them out
+            rows = pack_rows([lengths[i] for i in b], packed_row)
+            cost = len(rows) * max(sum(lengths[b[k]] for k in row) for row in rows)
+        else:  # padded: rows x widest example
+            cost = len(b) * max(lengths[i] for i in b)
+        assert len(b) == 1 or cost <= 1024
     assert first == budget_batches(lengths, 1024, seed=3, epoch=0, packed_row=packed_row)
     second = budget_batches(lengths, 1024, seed=3, epoch=1, packed_row=packed_row)
     assert sorted(map(sorted, first)) == sorted(map(sorted, second)), "same batches every epoch"
