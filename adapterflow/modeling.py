@@ -223,12 +223,12 @@ def _dequantized_weight(layer: Any, dtype: torch.dtype) -> torch.Tensor:
 def dequantized_4bit_weights(model: Any) -> Iterator[int]:
     """Inside the block, CPU 4-bit layers reuse one dequantised copy of their weight.
 
-    On the CPU, bitsandbytes dequantises every 4-bit weight on every forward call; while decoding
-    one token at a time that is most of the step (0.65 s of a 0.16 s float32 step's work, measured
-    in benchmarks/RESULTS.md). Inference repeats the same dequantisation, so it is done once here
-    and the layers run `F.linear` on the copy: the same numbers as bitsandbytes computes, at the
-    float32 model's speed, for as long as the block lasts (the copies cost 4 bytes per weight and
-    are dropped at the end). CUDA layers are left alone (bitsandbytes' fused kernels).
+    On the CPU, bitsandbytes dequantises every 4-bit weight on every forward call; decoding one
+    token at a time repeats that for every token (a 1-token forward of the 270M model: 0.21-0.26 s
+    with it, 0.15-0.16 s without, 1 thread; benchmarks/RESULTS.md). Here it is done once and the
+    layers run `F.linear` on the copy: the same numbers bitsandbytes computes, for as long as the
+    block lasts (the copies cost 4 bytes per weight, ~400 MB for the 270M model, and are dropped at
+    the end). CUDA layers are left alone (bitsandbytes' fused kernels).
 
     Args:
         model: any model; only bitsandbytes `Linear4bit` layers on the CPU are touched.

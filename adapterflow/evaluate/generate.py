@@ -10,12 +10,12 @@ neighbours. The matmul kernels pick their blocking and reduction order from the 
 (on this CPU a row of `x @ W` already changes in the last bits between 1, 2-3 and 4+ rows), and
 padding changes the attention's length; a greedy argmax that is close then flips. Measured on the
 real base model (benchmarks/RESULTS.md, "Batch invariance"): a left-padded batch's logits differ
-from one-at-a-time by up to 5e-5, and one test item's severity changed with its batch. No batching
-scheme is bit-exact with these kernels, so evaluate, predict and serving all call
+from one-at-a-time by up to 5e-5, and one test item's severity changed with its batch. We found no
+batching scheme that is bit-exact with these kernels, so evaluate, predict and serving all call
 `generate_answers`, which decodes every prompt alone, unpadded, from position 0: the gate scores
-exactly the answer `predict` gives. What batching bought on the CPU (weights dequantised once per
-step for all rows) is won back by dequantising the 4-bit weights once per call
-(`adapterflow.modeling.dequantized_4bit_weights`, bit-identical).
+exactly the answer `predict` gives. It costs about 2x against one batch of 8 on the CPU; part of
+what batching bought (4-bit weights dequantised once per step for all rows) is won back by
+dequantising them once per call (`adapterflow.modeling.dequantized_4bit_weights`, bit-identical).
 """
 
 from __future__ import annotations
