@@ -202,7 +202,7 @@ def _dequantized_weight(layer: Any, dtype: torch.dtype) -> torch.Tensor:
 
     The same ops, arguments and order as bitsandbytes 0.50's default `gemm_4bit` kernel (the one
     CPUs run, bitsandbytes/backends/default/ops.py): nested absmax first, then NF4 -> `dtype`.
-    tests/unit/test_modeling_4bit.py checks the logits stay bit-identical.
+    tests/unit/test_generate_real_shapes.py checks the logits stay bit-identical.
     """
     qs = layer.weight.quant_state
     absmax = qs.absmax
