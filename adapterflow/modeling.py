@@ -2,10 +2,17 @@
 
 `load_base_model(model_dir, method, device)` returns a causal LM ready for LoRA: with
 `method="qlora"` its linear layers are 4-bit NF4 (double quantisation) through bitsandbytes, with
-`method="lora"` it keeps full-precision weights. The compute dtype is chosen from the device in one
-place (`compute_dtype`): float32 on CPU (bfloat16 matmuls are ~300x slower on this CPU), bfloat16 on
-CUDA when the GPU supports it, float16 otherwise. Both train and evaluate call these functions, so
-the model they see is the same. Usage:
+`method="lora"` it keeps full-precision weights. The compute dtype is chosen in one place, by the
+pure function `choose_compute_dtype(device type, model family, bf16 support)`:
+
+- CPU: float32 (bfloat16 matmuls are ~300x slower on this CPU; DESIGN.md, CPU facts).
+- CUDA with bfloat16 (Ampere and newer): bfloat16.
+- CUDA without bfloat16 (T4, V100): float16, except for model families whose activations overflow
+  float16 (Gemma 1/2/3: ~103,000 against float16's 65,504 maximum, issue #12; Google's model cards
+  say not to run Gemma in float16). Those compute in float32 instead; 4-bit storage is kept for
+  QLoRA, so only the matmuls get slower.
+
+Both train and evaluate call these functions, so the model they see is the same. Usage:
 
     tok = load_tokenizer(paths.base_model)
     model = load_base_model(paths.base_model, "qlora", pick_device())
@@ -13,7 +20,10 @@ the model they see is the same. Usage:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,11 +48,54 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def compute_dtype(device: torch.device) -> torch.dtype:
-    """The dtype matmuls run in on `device` (see the module docstring for why)."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+def overflows_float16(model_type: str) -> bool:
+    """Whether a model family's activations exceed float16's range (so float16 answers are garbage).
+
+    Gemma (all generations) is known to: Gemma 3 270M reaches ~103,000 in its residual stream
+    (issue #12, emulated on the CPU: every answer came out empty), and Google's Gemma guidance is
+    to run it in bfloat16 or float32, never float16.
+    """
+    return model_type.startswith("gemma")
+
+
+def choose_compute_dtype(device_type: str, model_type: str, bf16_supported: bool) -> torch.dtype:
+    """The dtype matmuls run in, as a pure function of where and what runs (module docstring).
+
+    Args:
+        device_type: `torch.device.type`, e.g. "cpu" or "cuda".
+        model_type: the model config's `model_type`, e.g. "gemma3_text" or "mistral".
+        bf16_supported: whether the device computes bfloat16 natively (CUDA: compute capability
+            >= 8.0, `torch.cuda.is_bf16_supported()`); ignored off CUDA.
+
+    Returns:
+        torch.float32, torch.bfloat16 or torch.float16; never float16 for a family that overflows.
+    """
+    if device_type != "cuda":
+        return torch.float32  # CPU (and anything else): bf16/fp16 matmuls are slow or unsupported
+    if bf16_supported:
+        return torch.bfloat16
+    if overflows_float16(model_type):
+        return torch.float32  # correct and slower beats fast and empty answers
+    return torch.float16
+
+
+def model_type_of(model_dir: Path) -> str:
+    """The `model_type` in `model_dir/config.json` ("" when the file does not name one)."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return str(config.get("model_type") or "")
+
+
+def compute_dtype(device: torch.device, model_type: str) -> torch.dtype:
+    """`choose_compute_dtype` for a real device; logs when float16 was avoided and why."""
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    dtype = choose_compute_dtype(device.type, model_type, bf16)
+    if device.type == "cuda" and not bf16 and dtype == torch.float32:
+        logger.warning(
+            "%s has no bfloat16 and %s overflows float16: computing in float32 (slower, correct)",
+            torch.cuda.get_device_name(device),
+            model_type,
+        )
+    return dtype
 
 
 def _check_model_dir(model_dir: Path) -> None:
@@ -80,7 +133,8 @@ def load_base_model(model_dir: Path, method: Method, device: torch.device) -> An
     Args:
         model_dir: folder written by the import stage (`paths.base_model`).
         method: "qlora" (bitsandbytes 4-bit NF4, double quantisation) or "lora" (no quantisation).
-        device: where to run; the compute dtype follows from it (`compute_dtype`).
+        device: where to run; the compute dtype follows from it and the model family
+            (`choose_compute_dtype`).
 
     Returns:
         The model in eval mode with every parameter frozen (adapters add the trainable ones).
@@ -91,7 +145,7 @@ def load_base_model(model_dir: Path, method: Method, device: torch.device) -> An
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     _check_model_dir(model_dir)
-    dtype = compute_dtype(device)
+    dtype = compute_dtype(device, model_type_of(model_dir))
     kwargs: dict[str, Any] = {"dtype": dtype, "device_map": {"": device}}
     if method == "qlora":
         try:
@@ -141,3 +195,71 @@ def use_reference_4bit_kernels(model: Any) -> int:
             module.support_avx512bf16_for_cpu = False
             count += 1
     return count
+
+
+def _dequantized_weight(layer: Any, dtype: torch.dtype) -> torch.Tensor:
+    """The weight bitsandbytes' reference 4-bit matmul dequantises on every call, computed once.
+
+    The same ops, arguments and order as bitsandbytes 0.50's default `gemm_4bit` kernel (the one
+    CPUs run, bitsandbytes/backends/default/ops.py): nested absmax first, then NF4 -> `dtype`.
+    tests/unit/test_generate_real_shapes.py checks the logits stay bit-identical.
+    """
+    qs = layer.weight.quant_state
+    absmax = qs.absmax
+    if qs.nested:
+        absmax = (
+            torch.ops.bitsandbytes.dequantize_blockwise.default(
+                qs.absmax, qs.state2.absmax, qs.state2.code, qs.state2.blocksize, torch.float32
+            )
+            + qs.offset
+        )
+    packed = layer.weight.data.view(-1, 1)
+    return torch.ops.bitsandbytes.dequantize_4bit.default(
+        packed, absmax, qs.blocksize, qs.quant_type, qs.shape, dtype
+    )
+
+
+@contextlib.contextmanager
+def dequantized_4bit_weights(model: Any) -> Iterator[int]:
+    """Inside the block, CPU 4-bit layers reuse one dequantised copy of their weight.
+
+    On the CPU, bitsandbytes dequantises every 4-bit weight on every forward call; decoding one
+    token at a time repeats that for every token (a 1-token forward of the 270M model: 0.21-0.26 s
+    with it, 0.15-0.16 s without, 1 thread; benchmarks/RESULTS.md). Here it is done once and the
+    layers run `F.linear` on the copy: the same numbers bitsandbytes computes, for as long as the
+    block lasts (the copies cost 4 bytes per weight, ~400 MB for the 270M model, and are dropped at
+    the end). CUDA layers are left alone (bitsandbytes' fused kernels).
+
+    Args:
+        model: any model; only bitsandbytes `Linear4bit` layers on the CPU are touched.
+
+    Yields:
+        How many layers use a dequantised copy.
+    """
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:  # no bitsandbytes, so no 4-bit layers
+        yield 0
+        return
+    patched = []
+    for module in model.modules():
+        # isinstance, not the class name: peft's LoRA wrapper around a 4-bit layer is also
+        # called Linear4bit; its base_layer is the one to patch.
+        if not isinstance(module, Linear4bit) or module.weight.device.type != "cpu":
+            continue
+        if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
+            continue  # repacked layout (use_reference_4bit_kernels was not applied): leave it
+        dtype = module.compute_dtype or torch.float32
+        weight = _dequantized_weight(module, dtype)
+
+        def forward(x: torch.Tensor, _m: Any = module, _w: torch.Tensor = weight) -> torch.Tensor:
+            bias = None if _m.bias is None else _m.bias.to(_w.dtype)
+            return torch.nn.functional.linear(x.to(_w.dtype), _w, bias).to(x.dtype)
+
+        module.forward = forward  # an instance attribute shadows the class's forward
+        patched.append(module)
+    try:
+        yield len(patched)
+    finally:
+        for module in patched:
+            del module.forward

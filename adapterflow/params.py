@@ -172,6 +172,8 @@ class TrainParams(Section):
     epochs: int = Field(gt=0)
     max_steps: int = Field(ge=0)
     batch_size: int = Field(gt=0)
+    tokens_per_batch: int = Field(ge=0)
+    packing: bool
     grad_accum: int = Field(ge=1)
     max_seq_len: int = Field(ge=16)
     group_by_length: bool

@@ -3,11 +3,12 @@
 An input is either plain text (used as the user turn as is) or a raw item shaped like the scraped
 stores (a GitHub issue with title/body, an arXiv record with abstract), turned into the user turn
 the way prepare builds training examples; the text is trimmed to the task's token budget, rendered
-with the training chat template and answered greedily in batches. Each answer comes back with its
-parsed JSON object (None when it does not fit the task schema); `Prediction.json_line` prints it
-as valid JSON whatever was generated. Before loading, the champion's adapter folder and the base
-model are checked against the content hashes its registry entry records: a re-imported (other)
-base model is refused with both hashes named, never answered with.
+with the training chat template and answered greedily exactly as evaluate answers it. Each answer
+comes back with its parsed JSON object (None when it does not fit the task schema);
+`Prediction.json_line` prints it as valid JSON whatever was generated. Before loading, the
+champion's adapter folder and the base model are checked against the content hashes its registry
+entry records: a re-imported (other) base model is refused with both hashes named, never answered
+with.
 
     python -m adapterflow predict triage --text "Title: crash on start ..."
     python -m adapterflow predict papers --file papers.jsonl
@@ -130,7 +131,7 @@ def run_predict(
         adapterflow.modeling.ModelLoadError: the adapter does not fit the base model.
     """
     from adapterflow.evaluate import load_measured_model
-    from adapterflow.evaluate.generate import generate_batched
+    from adapterflow.evaluate.generate import generate_answers
     from adapterflow.prepare.tasks import get_task
 
     definition = get_task(params.prepare, task)
@@ -140,9 +141,8 @@ def run_predict(
     )
     inputs, prompts = prompts_for(tokenizer, definition, texts)
     ev = params.evaluate
-    outputs = generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
-    )
+    # The same generation path as evaluate's, so the answer is the one the gate measured.
+    outputs = generate_answers(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens)
     logger.info("answered %d input(s) with %s champion %s", len(outputs), task, version)
     return [
         Prediction(input=t, output=o, parsed=definition.parse_target(o), version=version)

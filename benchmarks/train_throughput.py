@@ -5,13 +5,17 @@ One run, same model, same examples, same method (QLoRA or LoRA from params.yaml)
   only at answer positions, frozen base without gradients);
 - `baseline`: `transformers.Trainer` with default settings (random batches, full logits over the
   262k vocabulary), the same peft LoRA config and the same -100 answer-only labels.
-Each runs in its own subprocess so its peak RSS is clean. Also measured: a float32 matmul
-(GFLOP/s) in the same run, for MFU = useful FLOP/s / matmul FLOP/s, where useful FLOPs per step =
-4 x body parameters per real token (forward + input gradients through the frozen body) + 4 x
-output-layer parameters per answer token; attention scores are ignored (short sequences).
+Each runs in its own subprocess so its peak RSS is clean. Also measured: a matmul in the compute
+dtype of the device (float32 on a CPU, bfloat16 8192^3 on a GPU) in the same run, for MFU = useful
+FLOP/s / matmul FLOP/s, where useful FLOPs per step = 4 x body parameters per real token (forward
++ input gradients through the frozen body) + 4 x output-layer parameters per answer token;
+attention scores are ignored (short sequences). Both trainers run on `pick_device()`.
+`--tokens-per-batch` and `--packing` apply to ours only (params.yaml `train.tokens_per_batch`,
+`train.packing`): the baseline keeps `--batch-size` examples per step.
 
     python benchmarks/train_throughput.py                      # models/base, data/processed/triage
     python benchmarks/train_throughput.py --model-dir /tmp/m --steps 3 --batch-size 4
+    python benchmarks/train_throughput.py --synthetic --method lora --tokens-per-batch 16384
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -39,19 +44,35 @@ FILLER_TEXT = (
 FILLER = FILLER_TEXT.split()
 
 
-def matmul_gflops(size: int = 1024, repeat: int = 8) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
+def _sync() -> None:
+    """Wait for queued GPU work, so a wall-clock time covers it (no-op on a CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(repeat: int = 8) -> tuple[float, str]:
+    """GFLOP/s of a square matmul in the dtype training computes in on this machine's device."""
+    cuda = torch.cuda.is_available()
+    size, dtype = (8192, torch.bfloat16) if cuda else (1024, torch.float32)
+    device = "cuda" if cuda else "cpu"
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    for _ in range(3):
+        a @ b
+    _sync()
     start = time.perf_counter()
     for _ in range(repeat):
         a @ b
-    return 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
+    _sync()
+    rate = 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
+    return rate, f"{str(dtype).removeprefix('torch.')} {size}^3 on {device}"
 
 
 def examples(args: argparse.Namespace) -> list[dict]:
     """The task's prepared train split when present, else synthetic triage-like records."""
     path = ROOT / "data" / "processed" / args.task / "train.jsonl"
-    n = args.batch_size * (args.steps + args.warmup)
+    per_step = max(args.batch_size, args.tokens_per_batch // 60)  # budget / shortest example
+    n = per_step * (args.steps + args.warmup)
     if path.is_file() and not args.synthetic:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         return rows[:n]
@@ -82,7 +103,13 @@ def _setup(args: argparse.Namespace):
     from adapterflow.train.lora import attach_lora
 
     torch.set_num_threads(args.threads)
-    params = load_params(ROOT / "params.yaml").train.model_copy(update={"method": args.method})
+    knobs = {
+        "method": args.method,
+        "batch_size": args.batch_size,
+        "tokens_per_batch": args.tokens_per_batch,
+        "packing": args.packing,
+    }
+    params = load_params(ROOT / "params.yaml").train.model_copy(update=knobs)
     tokenizer = load_tokenizer(args.model_dir)
     encoded = [encode(tokenizer, r, params.max_seq_len) for r in examples(args)]
     torch.manual_seed(0)
@@ -90,34 +117,45 @@ def _setup(args: argparse.Namespace):
     return params, tokenizer, encoded, model
 
 
+def has_4bit_layers(lm) -> bool:
+    """Whether `lm` holds bitsandbytes 4-bit layers (bitsandbytes is then importable)."""
+    return any(type(m).__name__ == "Linear4bit" for m in lm.modules())
+
+
 def _flops(model, tokens: int, label_tokens: int) -> float:
     lm = model.get_base_model()
     head = lm.lm_head.weight.numel()
     body = sum(p.numel() for p in lm.model.parameters()) - lm.model.embed_tokens.weight.numel()
-    # 4-bit weights are packed two per byte: count the logical weights of Linear4bit layers.
-    body += sum(m.weight.numel() for m in lm.modules() if type(m).__name__ == "Linear4bit")
+    # 4-bit weights are packed two per byte: count the logical weights of Linear4bit layers
+    # (bitsandbytes' class: peft's LoRA wrapper of one has the same name and the same .weight).
+    if has_4bit_layers(lm):
+        from bitsandbytes.nn import Linear4bit
+
+        body += sum(m.weight.numel() for m in lm.modules() if isinstance(m, Linear4bit))
     return 4.0 * body * tokens + 4.0 * head * label_tokens
 
 
 def worker_ours(args: argparse.Namespace) -> dict:
-    from adapterflow.train.data import batch_order, collate
-    from adapterflow.train.loop import optimizer_step
+    from adapterflow.train.loop import epoch_batches, make_batch, optimizer_step
 
     params, tokenizer, encoded, model = _setup(args)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     scaler = torch.amp.GradScaler("cpu", enabled=False)  # float32/bfloat16: no loss scaling
-    batches = batch_order([len(e.input_ids) for e in encoded], args.batch_size, 0, 0, True)
+    lengths = [len(e.input_ids) for e in encoded]
+    batches = epoch_batches(params, lengths, 0)[: args.steps + args.warmup]
     times, tokens, labels, flops = [], 0, 0, 0.0
     for i, idx in enumerate(batches):
-        micro = [collate([encoded[j] for j in idx], tokenizer.pad_token_id)]
+        micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
         profiling = args.profile is not None and i == len(batches) - 1
         profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+        _sync()
         start = time.perf_counter()
         with profiler if profiling else contextlib.nullcontext():
             _, count = optimizer_step(model, micro, optimizer, scaler, params.max_grad_norm)
+        _sync()
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
-            real = int(micro[0]["attention_mask"].sum())
+            real = sum(lengths[j] for j in idx)
             tokens, labels = tokens + real, labels + count
             flops += _flops(model, real, count)
         if profiling:
@@ -138,9 +176,11 @@ def worker_baseline(args: argparse.Namespace) -> dict:
 
     class Timer(TrainerCallback):
         def on_step_begin(self, a, state, control, **kw):
+            _sync()
             self.start = time.perf_counter()
 
         def on_step_end(self, a, state, control, **kw):
+            _sync()
             if state.global_step > args.warmup:
                 record["step_s"].append(time.perf_counter() - self.start)
 
@@ -189,9 +229,11 @@ def run_worker(kind: str, args: argparse.Namespace) -> dict:
         "--warmup": str(args.warmup),
         "--threads": str(args.threads),
         "--task": args.task,
+        "--tokens-per-batch": str(args.tokens_per_batch if kind == "ours" else 0),
     }
     cmd = [sys.executable, __file__, *(x for pair in flags.items() for x in pair)]
     cmd += ["--synthetic"] if args.synthetic else []
+    cmd += ["--packing"] if args.packing and kind == "ours" else []
     cmd += ["--profile", str(args.profile)] if args.profile and kind == "ours" else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -218,6 +260,10 @@ def main() -> None:
     parser.add_argument(
         "--synthetic", action="store_true", help="ignore data/processed, use synthetic examples"
     )
+    parser.add_argument(
+        "--tokens-per-batch", type=int, default=None, help="ours; default params.yaml (0 = off)"
+    )
+    parser.add_argument("--packing", action="store_true", help="ours: padding-free packed rows")
     parser.add_argument("--worker", choices=["ours", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help="also write the result JSON here")
     parser.add_argument(
@@ -227,6 +273,9 @@ def main() -> None:
     train = load_params(ROOT / "params.yaml").train
     args.method = args.method or train.method
     args.batch_size = args.batch_size or train.batch_size
+    if args.tokens_per_batch is None:
+        args.tokens_per_batch = train.tokens_per_batch
+    args.packing = args.packing or train.packing
     if args.worker:
         import tempfile
 
@@ -240,22 +289,27 @@ def main() -> None:
         raise SystemExit(
             f"no model at {args.model_dir}; run `python -m adapterflow import` or pass --model-dir"
         )
-    gflops_before = matmul_gflops()
+    gflops_before, matmul = matmul_gflops()
     results = {kind: run_worker(kind, args) for kind in ("baseline", "ours")}
-    gflops = (gflops_before + matmul_gflops()) / 2  # load drifts on a shared machine: average
+    gflops = (gflops_before + matmul_gflops()[0]) / 2  # load drifts on a shared machine: average
     report = {
         "model_dir": str(args.model_dir),
         "method": args.method,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "batch_size": args.batch_size,
+        "ours_tokens_per_batch": args.tokens_per_batch,
+        "ours_packing": args.packing,
         "steps": args.steps,
         "threads": args.threads,
+        "matmul": matmul,
         "matmul_gflops": round(gflops, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     for kind, r in results.items():
         seconds = sum(r["step_s"])
         report[kind] = {
             "tokens_per_s": round(r["tokens"] / seconds, 1),
-            "s_per_step": round(seconds / len(r["step_s"]), 2),
+            "s_per_step": round(seconds / len(r["step_s"]), 3),
             "tokens": r["tokens"],
             "mfu": round(r["useful_flops"] / seconds / (gflops * 1e9), 3),
             "peak_rss_mb": round(r["peak_rss_mb"]),

@@ -1,11 +1,12 @@
 """The `evaluate` stage: score the candidate adapter and the zero-shot base on the test split.
 
-Both models answer the same prompts (rendered with adapterflow.chat, as in training) by batched
-greedy decoding; the answers are scored for structure (schema-valid JSON), content (exact match
-per labelled field) and BLEU, with intervals, and written to reports/metrics/<task>.json and
-reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). The metrics name the content hashes of the
-adapter and base model measured and of the predictions file (`adapter_sha256`, `base_sha256`,
-`predictions_sha256`), which promote checks against what is on disk. Run it with
+Both models answer the same prompts (rendered with adapterflow.chat, as in training) by greedy
+decoding, one sequence per prompt as `predict` does (evaluate/generate.py); the answers are scored
+for structure (schema-valid JSON), content (per labelled field) and BLEU, with intervals, and
+written to reports/metrics/<task>.json and reports/predictions/<task>.jsonl (docs/ARTIFACTS.md).
+The metrics name the content hashes of the adapter and base model measured and of the predictions
+file (`adapter_sha256`, `base_sha256`, `predictions_sha256`), which promote checks against what is
+on disk. Run it with
 `python -m adapterflow evaluate <task>` or `dvc repro evaluate@<task>`.
 """
 
@@ -75,13 +76,11 @@ def load_test_examples(paths: ProjectPaths, task: str, ev: EvaluateParams) -> li
 def answer(
     model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams
 ) -> list[str]:
-    """Greedy answers of `model` to the examples' prompts (batched, as params say)."""
-    from adapterflow.evaluate.generate import generate_batched
+    """Greedy answers of `model` to the examples' prompts, the way `predict` answers them."""
+    from adapterflow.evaluate.generate import generate_answers
 
     prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
-    return generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
-    )
+    return generate_answers(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens)
 
 
 def load_measured_model(base_dir: Path, adapter_dir: Path, what: str) -> tuple[Any, Any]:

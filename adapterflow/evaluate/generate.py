@@ -1,28 +1,33 @@
-"""Batched greedy generation for evaluation and prediction.
+"""Greedy generation for evaluate, predict and serving: one path, so one answer per input.
 
 Prompts are rendered by the caller with `adapterflow.chat.render_prompt` (the same template as
-training), tokenised without extra special tokens (the template already starts with BOS), sorted by
-length so a batch carries little padding, and decoded greedily with the KV cache by
-`model.generate`; each answer is cut at Gemma's `<end_of_turn>` or EOS. The tokens every prompt of
-a batch shares (the task's system turn, about half of a triage prompt) are encoded once and their
-KV cache copied to every row; the rest is padded on the left of each row's own tokens. Decoding one
-token costs nearly the same for one row as for a batch (weights are read, or dequantised, once per
-step), so batching pays: see benchmarks/eval_throughput.py.
+training), tokenised without extra special tokens (the template already starts with BOS), put on
+the model's device and decoded greedily with the KV cache by transformers' `model.generate`; each
+answer is cut at Gemma's `<end_of_turn>` or EOS.
 
-We drive transformers' own `generate` (rather than a hand-written decode loop) because it already
-handles the cache, left-padding position ids and per-row stopping; what we add is the batching,
-ordering and answer extraction.
+Why one sequence at a time (issue #10, 1b): in a padded batch a row's numbers depend on its
+neighbours. The matmul kernels pick their blocking and reduction order from the batch's shape
+(on this CPU a row of `x @ W` already changes in the last bits between 1, 2-3 and 4+ rows), and
+padding changes the attention's length; a greedy argmax that is close then flips. Measured on the
+real base model (benchmarks/RESULTS.md, "Batch invariance"): a left-padded batch's logits differ
+from one-at-a-time by up to 5e-5, and one test item's severity changed with its batch. We found no
+batching scheme that is bit-exact with these kernels, so evaluate, predict and serving all call
+`generate_answers`, which decodes every prompt alone, unpadded, from position 0: the gate scores
+exactly the answer `predict` gives. It costs about 2x against one batch of 8 on the CPU; part of
+what batching bought (4-bit weights dequantised once per step for all rows) is won back by
+dequantising them once per call (`adapterflow.modeling.dequantized_4bit_weights`, bit-identical).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from adapterflow.chat import END_OF_TURN
+from adapterflow.modeling import dequantized_4bit_weights
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,8 @@ def cut_answer(tokenizer: Any, new_tokens: torch.Tensor, stops: set[int]) -> str
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def _generate_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+def greedy_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
+    """`model.generate` keyword arguments for plain greedy decoding up to a stop token."""
     stops = stop_token_ids(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[-1]
     # Greedy, explicitly: sampling knobs a checkpoint's generation_config may carry are turned off.
@@ -69,68 +75,59 @@ def _generate_kwargs(tokenizer: Any, max_new_tokens: int) -> dict[str, Any]:
     }
 
 
-def common_prefix_length(rows: Sequence[Sequence[int]], min_length: int = 8) -> int:
-    """Tokens all `rows` share at the start, leaving each row at least one token of its own;
-    0 when fewer than `min_length` are shared (not worth a separate forward pass)."""
-    limit = min(len(r) for r in rows) - 1
-    n = 0
-    while n < limit and all(r[n] == rows[0][n] for r in rows):
-        n += 1
-    return n if n >= min_length else 0
+def input_device(model: Any) -> torch.device:
+    """Where `model` wants its input ids: the device of its token embedding (CPU or a GPU)."""
+    return model.get_input_embeddings().weight.device
 
 
 @torch.inference_mode()
-def generate_batched(
-    model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int
+def generate_answers(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    logits_processor: Callable[[], Sequence[Any]] | None = None,
 ) -> list[str]:
-    """Greedy answers for `prompts`, generated `batch_size` at a time, in the input order.
+    """Greedy answers for `prompts`: each one a function of its own prompt only.
+
+    Every prompt is decoded as its own sequence (no padding, no shared cache, positions 0..n-1),
+    so an answer cannot depend on which other prompts came with it or in what order; evaluate,
+    predict and serving all call this, so the gate measures the answer `predict` gives. See the
+    module docstring for why not batches, and for the numbers.
 
     Args:
-        model: a causal LM (or PeftModel) in eval mode.
+        model: a causal LM (or PeftModel) in eval mode, on any device.
         tokenizer: its tokenizer.
         prompts: rendered prompt texts (from `render_prompt`).
         max_new_tokens: longest answer in tokens.
-        batch_size: prompts per `generate` call.
+        logits_processor: called once per prompt for fresh transformers `LogitsProcessor`s (a
+            stateful one, e.g. a constrained-decoding automaton, starts anew for each answer);
+            they see `input_ids` of shape (1, prompt + generated tokens).
 
     Returns:
-        One answer per prompt, cut at the first stop token, special tokens removed, stripped.
+        One answer per prompt, in order, cut at the first stop token, special tokens removed,
+        stripped.
     """
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    # Longest first: similar lengths share a batch (less padding) and a too-long prompt fails early.
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    kwargs = _generate_kwargs(tokenizer, max_new_tokens)
+    from transformers import LogitsProcessorList
+
+    kwargs = greedy_kwargs(tokenizer, max_new_tokens)
     stops = set(kwargs["eos_token_id"])
-    pad = kwargs["pad_token_id"]
-    answers: list[str] = [""] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        rows = [encoded[i] for i in chunk]
-        # Every prompt starts with the same system turn: encode that shared prefix once, copy its
-        # KV cache to each row, and prefill only the rest (prefill is compute-bound on CPU).
-        shared = common_prefix_length(rows)
-        own = max(len(r) for r in rows) - shared  # longest row-specific part
-        # Padding goes between the shared prefix and each row's own tokens, so the rows end
-        # together; position ids come from the attention mask, so padding shifts nothing.
-        input_ids = torch.tensor(
-            [r[:shared] + [pad] * (own - len(r) + shared) + r[shared:] for r in rows]
-        )
-        attention = torch.tensor(
-            [[1] * shared + [0] * (own - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
-        )
-        extra = {}
-        if shared:
-            # logits_to_keep=1: the prefix's logits are never used (262k-wide for Gemma).
-            prefix = model(
-                input_ids=torch.tensor([rows[0][:shared]]), use_cache=True, logits_to_keep=1
+    device = input_device(model)
+    answers = []
+    with dequantized_4bit_weights(model):
+        for done, prompt in enumerate(prompts, 1):
+            ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            ids = ids.to(device)
+            processors = LogitsProcessorList(logits_processor() if logits_processor else [])
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                logits_processor=processors,
+                **kwargs,
             )
-            cache = prefix.past_key_values
-            cache.batch_repeat_interleave(len(rows))
-            extra["past_key_values"] = cache
-        out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs, **extra)
-        width = input_ids.shape[1]
-        for row, i in enumerate(chunk):
-            answers[i] = cut_answer(tokenizer, out[row, width:], stops)
-        logger.debug("generated %d/%d", min(start + batch_size, len(order)), len(order))
+            answers.append(cut_answer(tokenizer, out[0, ids.shape[1] :], stops))
+            logger.debug("generated %d/%d", done, len(prompts))
     return answers
 
 
@@ -138,12 +135,14 @@ def generate_batched(
 def generate_one_by_one(
     model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int
 ) -> list[str]:
-    """The plain reference: one unpadded `model.generate` per prompt (for tests and benchmarks)."""
-    kwargs = _generate_kwargs(tokenizer, max_new_tokens)
+    """The plain reference: one unpadded `model.generate` per prompt, nothing else (for tests and
+    benchmarks; `generate_answers` must answer exactly the same)."""
+    kwargs = greedy_kwargs(tokenizer, max_new_tokens)
     stops = set(kwargs["eos_token_id"])
     answers = []
     for prompt in prompts:
         ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+        ids = ids.to(input_device(model))
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
         answers.append(cut_answer(tokenizer, out[0, ids.shape[1] :], stops))
     return answers

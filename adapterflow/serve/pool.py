@@ -212,7 +212,11 @@ class ModelPool:
     def run_batch(
         self, task: str, groups: Sequence[Sequence[str]]
     ) -> tuple[Served, list[list[Answer]]]:
-        """Answer several requests' user turns with one batched generate and one version.
+        """Answer several requests' user turns together, with one version.
+
+        The group shares one adapter switch and one dequantisation of the 4-bit weights, but each
+        prompt is decoded alone (`generate_answers`), so an answer never depends on which other
+        requests shared its batch and equals what `predict` and the gate's evaluation give.
 
         Args:
             task: a task name from `prepare.tasks`.
@@ -224,7 +228,7 @@ class ModelPool:
         Raises:
             NotServedError: no champion is loaded for `task`.
         """
-        from adapterflow.evaluate.generate import generate_batched
+        from adapterflow.evaluate.generate import generate_answers
         from adapterflow.predict import prompts_for
 
         served = self.check_served(task)
@@ -232,12 +236,11 @@ class ModelPool:
         flat = [text for group in groups for text in group]
         _, prompts = prompts_for(self._tokenizer, definition, flat)
         self._model.set_adapter(served.adapter_name, inference_mode=True)
-        outputs = generate_batched(
+        outputs = generate_answers(
             self._model,
             self._tokenizer,
             prompts,
             max_new_tokens=self.params.evaluate.max_new_tokens,
-            batch_size=self.params.serve.max_batch_size,
         )
         answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
         split, start = [], 0

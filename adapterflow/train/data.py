@@ -6,6 +6,16 @@ model is trained on exactly the prompt it sees at inference. Labels are -100 on 
 padding: the loss covers the answer and its end-of-turn marker only. Batches group examples of
 similar length (less padding = less CPU work) in an order fixed by (seed, epoch), so a resumed run
 replays the same batches.
+
+Two ways to size and lay out a batch (params.yaml `train.tokens_per_batch`, `train.packing`):
+- a fixed count (`batch_order`) or a token budget (`budget_batches`: as many length-sorted
+  examples as fit, so short examples fill a GPU and long ones cannot run it out of memory);
+- right-padded rows (`collate`) or padding-free rows (`collate_packed`): examples concatenated
+  into rows of at most `max_seq_len` tokens, `position_ids` restarting at 0 for each example and
+  no attention mask. transformers 5 reads such position ids as packed sequences and masks
+  attention block-diagonally (masking_utils.find_packed_sequence_indices, for sdpa, eager, flex
+  and flash-attention alike), and RoPE sees each example's own positions, so the loss is the
+  padded batch's loss (tests/unit/test_train_packing.py) without computing on padding.
 """
 
 from __future__ import annotations
@@ -130,3 +140,96 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         attention_mask[row, : len(ids)] = 1
         labels[row, ex.n_prompt : len(ids)] = ids[ex.n_prompt :]
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def budget_batches(
+    lengths: list[int], tokens_per_batch: int, seed: int, epoch: int, packed_row: int = 0
+) -> list[list[int]]:
+    """Batches of length-sorted examples, each within `tokens_per_batch` tokens of compute.
+
+    Examples are sorted by length (ties in a seeded order) and cut greedily: a batch takes the
+    next example while its cost stays within the budget; the cost is rows x widest row when padded
+    (`packed_row` 0), or the packed rows' tokens when packed into rows of `packed_row` tokens. The
+    batches are the same every epoch (so their count, and the schedule, is known before training);
+    their order is shuffled by (seed, epoch). A single example above the budget gets a batch alone.
+
+    Args:
+        lengths: tokens per example.
+        tokens_per_batch: compute budget per batch, in tokens (padding included when padded).
+        seed: data-order seed (`train.seed`).
+        epoch: epoch number (0-based).
+        packed_row: row length of padding-free packing (`train.max_seq_len`), or 0 for padding.
+
+    Returns:
+        The epoch's batches as lists of example indices; every index appears exactly once.
+    """
+    tie_rng = random.Random(seed * 1_000_003 - 1)
+    ties = list(range(len(lengths)))
+    tie_rng.shuffle(ties)
+    order = sorted(ties, key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        trial = current + [i]
+        if current and _cost([lengths[j] for j in trial], packed_row) > tokens_per_batch:
+            batches.append(current)
+            trial = [i]
+        current = trial
+    if current:
+        batches.append(current)
+    random.Random(seed * 1_000_003 + epoch).shuffle(batches)
+    return batches
+
+
+def _cost(lengths: list[int], packed_row: int) -> int:
+    """Tokens computed for a batch: rows x widest row (padded) or the packed rows' sum."""
+    if not packed_row:
+        return len(lengths) * max(lengths)
+    rows = pack_rows(lengths, packed_row)
+    return len(rows) * max(sum(lengths[i] for i in row) for row in rows)
+
+
+def pack_rows(lengths: list[int], row_len: int) -> list[list[int]]:
+    """Positions (into `lengths`) packed first-fit-decreasing into rows of at most `row_len`.
+
+    An example longer than `row_len` gets a row alone (encode already refused any example above
+    `train.max_seq_len`, which is the row length in use).
+    """
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for pos in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        for r, used in enumerate(fill):
+            if used + lengths[pos] <= row_len:
+                rows[r].append(pos)
+                fill[r] += lengths[pos]
+                break
+        else:
+            rows.append([pos])
+            fill.append(lengths[pos])
+    return rows
+
+
+def collate_packed(examples: list[Encoded], pad_id: int, row_len: int) -> dict[str, torch.Tensor]:
+    """Padding-free batch: examples packed into rows, positions restarting for each example.
+
+    Returns `input_ids`, `position_ids`, `labels` (each rows x width) and no `attention_mask`, which
+    is what makes transformers build block-diagonal masks from the position ids. A row shorter than
+    the widest ends in a pad segment of its own (positions from 0 again, labels -100), so it neither
+    sees nor is seen by the examples.
+    """
+    rows = pack_rows([len(e.input_ids) for e in examples], row_len)
+    width = max(sum(len(examples[i].input_ids) for i in row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        at = 0
+        for i in row:
+            ex = examples[i]
+            n = len(ex.input_ids)
+            input_ids[r, at : at + n] = torch.tensor(ex.input_ids, dtype=torch.long)
+            labels[r, at + ex.n_prompt : at + n] = input_ids[r, at + ex.n_prompt : at + n]
+            position_ids[r, at : at + n] = torch.arange(n)
+            at += n
+        position_ids[r, at:] = torch.arange(width - at)  # the filler is a sequence of its own
+    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}

@@ -1,7 +1,8 @@
 """The `train` stage: fit one task's LoRA/QLoRA adapter on the imported base model.
 
 `run_train(params, paths, task)` encodes `data/processed/<task>/{train,valid}.jsonl`, attaches LoRA
-to the (4-bit) base model, runs AdamW with the configured schedule over length-grouped batches,
+to the (4-bit) base model, runs AdamW with the configured schedule over length-grouped batches (a
+fixed count, or a token budget; padded or padding-free packed rows: train/data.py),
 computes the loss on answer tokens only with logits only at those positions (train/loss.py),
 checkpoints every `train.checkpoint_every` steps, and resumes a killed run from its last
 checkpoint. It ends with a validation loss and writes the adapter and reports (train/outputs.py).
@@ -27,9 +28,10 @@ from adapterflow.modeling import (
     compute_dtype,
     load_base_model,
     load_tokenizer,
+    model_type_of,
     pick_device,
 )
-from adapterflow.params import Params
+from adapterflow.params import Params, TrainParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.train.checkpoint import (
     clear_checkpoints,
@@ -42,7 +44,9 @@ from adapterflow.train.data import (
     Encoded,
     TrainError,
     batch_order,
+    budget_batches,
     collate,
+    collate_packed,
     encode_split,
 )
 from adapterflow.train.lora import attach_lora
@@ -128,6 +132,21 @@ def optimizer_step(
     return step_loss, label_tokens
 
 
+def epoch_batches(tp: TrainParams, lengths: list[int], epoch: int) -> list[list[int]]:
+    """The epoch's batches: `tokens_per_batch` tokens each when set, else `batch_size` examples."""
+    if tp.tokens_per_batch:
+        row = tp.max_seq_len if tp.packing else 0
+        return budget_batches(lengths, tp.tokens_per_batch, tp.seed, epoch, packed_row=row)
+    return batch_order(lengths, tp.batch_size, tp.seed, epoch, tp.group_by_length)
+
+
+def make_batch(tp: TrainParams, examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Padding-free packed rows (`train.packing`) or right-padded rows."""
+    if tp.packing:
+        return collate_packed(examples, pad_id, tp.max_seq_len)
+    return collate(examples, pad_id)
+
+
 def _load(
     params: Params, paths: ProjectPaths, task: str
 ) -> tuple[Any, list[Encoded], list[Encoded]]:
@@ -191,7 +210,8 @@ def run_train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=tp.learning_rate, weight_decay=tp.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
-    steps_per_epoch = math.ceil(math.ceil(len(train_set) / tp.batch_size) / tp.grad_accum)
+    # Batch counts do not change between epochs (budget batches are fixed, only reordered).
+    steps_per_epoch = math.ceil(len(epoch_batches(tp, lengths, 0)) / tp.grad_accum)
     total = (
         steps_per_epoch * tp.epochs
         if not tp.max_steps
@@ -204,7 +224,8 @@ def run_train(
         num_training_steps=total,
     )
     # fp16 (older GPUs) needs loss scaling; a disabled scaler is a no-op for float32/bfloat16.
-    scaler = torch.amp.GradScaler(device.type, enabled=compute_dtype(device) == torch.float16)
+    fp16 = compute_dtype(device, model_type_of(paths.base_model)) == torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=fp16)
 
     ckpt_dir = paths.checkpoints / task
     state = load_checkpoint(ckpt_dir, run_id, model, optimizer, scheduler) or {}
@@ -223,18 +244,16 @@ def run_train(
     while step < total:
         epoch, position = divmod(step, steps_per_epoch)
         if position == 0 or not batches:
-            batches = batch_order(lengths, tp.batch_size, tp.seed, epoch, tp.group_by_length)
+            batches = epoch_batches(tp, lengths, epoch)
         tick = time.perf_counter()
-        micro = [
-            collate([train_set[i] for i in b], pad_id)
-            for b in batches[position * tp.grad_accum :][: tp.grad_accum]
-        ]
+        step_batches = batches[position * tp.grad_accum :][: tp.grad_accum]
+        micro = [make_batch(tp, [train_set[i] for i in b], pad_id) for b in step_batches]
         lr = scheduler.get_last_lr()[0]
         step_loss, label_tokens = optimizer_step(model, micro, optimizer, scaler, tp.max_grad_norm)
         check_finite(task, step + 1, step_loss / label_tokens, trainable)
         scheduler.step()
         step += 1
-        tokens = sum(int(m["attention_mask"].sum()) for m in micro)
+        tokens = sum(lengths[i] for b in step_batches for i in b)  # real tokens, no padding
         train_tokens += tokens
         session_tokens += tokens
         session_seconds += time.perf_counter() - tick

@@ -28,17 +28,18 @@ def completion_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.T
 
     Args:
         model: a causal LM (optionally PEFT-wrapped) with `.model` (decoder) and `.lm_head`.
-        batch: `input_ids`, `attention_mask`, `labels` (IGNORE_INDEX where no loss), on the
-            model's device.
+        batch: `input_ids`, `labels` (IGNORE_INDEX where no loss) and either `attention_mask`
+            (padded rows, train/data.py `collate`) or `position_ids` (padding-free packed rows,
+            `collate_packed`), on the model's device.
 
     Returns:
         (sum of token losses as a float32 scalar tensor, number of labelled tokens). Divide the
         sum by the token count of the whole optimizer step to get the mean loss.
     """
     lm = causal_lm_of(model)
-    hidden = lm.model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).last_hidden_state
+    # Packed rows carry position_ids and no mask: transformers then masks per packed example.
+    layout = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}
+    hidden = lm.model(input_ids=batch["input_ids"], use_cache=False, **layout).last_hidden_state
     # Position t predicts token t+1: shift, then keep the positions that have a label.
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE_INDEX

@@ -1,4 +1,4 @@
-"""Batched greedy generation answers exactly what one-at-a-time `model.generate` answers."""
+"""Greedy generation: each answer depends on its own prompt only, on the model's device."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import torch
 
 from adapterflow.chat import render_prompt
 from adapterflow.evaluate.generate import (
-    common_prefix_length,
     cut_answer,
-    generate_batched,
+    generate_answers,
     generate_one_by_one,
+    input_device,
     stop_token_ids,
 )
 from adapterflow.evaluate.model import adapter_method, load_adapter_model
+from adapterflow.modeling import choose_compute_dtype, pick_device
 from tests.tiny_adapter import build_tiny_adapter, example
 
 
@@ -33,27 +34,58 @@ def _prompts(tokenizer, n: int) -> list[str]:
     return [render_prompt(tokenizer, example(i)["messages"]) for i in range(n)]
 
 
-def test_batched_equals_one_at_a_time_with_an_adapter(loaded):
+def test_an_answer_does_not_depend_on_the_other_prompts_or_their_order(loaded):
     model, tokenizer = loaded
-    prompts = _prompts(tokenizer, 7)  # prompts of different lengths: real left padding
+    prompts = _prompts(tokenizer, 7)  # different lengths: a batched path would have to pad
     assert len({len(tokenizer(p)["input_ids"]) for p in prompts}) > 1
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    assert common_prefix_length(encoded) > 0  # the shared-prefix cache path is exercised
-    batched = generate_batched(model, tokenizer, prompts, max_new_tokens=12, batch_size=3)
-    single = generate_one_by_one(model, tokenizer, prompts, max_new_tokens=12)
-    assert batched == single
-    assert any(batched)  # the tiny model does say something
+    together = generate_answers(model, tokenizer, prompts, max_new_tokens=12)
+    alone = [generate_answers(model, tokenizer, [p], max_new_tokens=12)[0] for p in prompts]
+    backwards = generate_answers(model, tokenizer, prompts[::-1], max_new_tokens=12)[::-1]
+    assert together == alone == backwards
+    assert together == generate_one_by_one(model, tokenizer, prompts, max_new_tokens=12)
+    assert any(together)  # the tiny model does say something
 
 
-def test_batched_equals_one_at_a_time_without_the_adapter(loaded):
+def test_the_baseline_is_the_same_weights_without_the_adapter(loaded):
     model, tokenizer = loaded
     prompts = _prompts(tokenizer, 5)
     with model.disable_adapter():
-        batched = generate_batched(model, tokenizer, prompts, max_new_tokens=10, batch_size=5)
-        single = generate_one_by_one(model, tokenizer, prompts, max_new_tokens=10)
-    assert batched == single
-    adapted = generate_batched(model, tokenizer, prompts, max_new_tokens=10, batch_size=5)
-    assert adapted != batched  # the adapter changes the answers, so the baseline is a real baseline
+        baseline = generate_answers(model, tokenizer, prompts, max_new_tokens=10)
+        assert baseline == generate_one_by_one(model, tokenizer, prompts, max_new_tokens=10)
+    adapted = generate_answers(model, tokenizer, prompts, max_new_tokens=10)
+    assert (
+        adapted != baseline
+    )  # the adapter changes the answers, so the baseline is a real baseline
+
+
+def test_logits_processors_are_fresh_for_every_prompt(loaded):
+    model, tokenizer = loaded
+    eot = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    made = []
+
+    class StopAfterTwo:
+        """Forces <end_of_turn> after two generated tokens: needs per-prompt state to work."""
+
+        def __init__(self) -> None:
+            self.start = None
+            made.append(self)
+
+        def __call__(self, input_ids, scores):
+            self.start = input_ids.shape[1] if self.start is None else self.start
+            if input_ids.shape[1] - self.start >= 2:
+                scores[:, :] = float("-inf")
+                scores[:, eot] = 0.0
+            return scores
+
+    prompts = _prompts(tokenizer, 3)
+    answers = generate_answers(
+        model, tokenizer, prompts, max_new_tokens=12, logits_processor=lambda: [StopAfterTwo()]
+    )
+    assert len(made) == 3
+    free = generate_answers(model, tokenizer, prompts, max_new_tokens=12)
+    for short, long in zip(answers, free, strict=True):
+        assert len(tokenizer(short, add_special_tokens=False)["input_ids"]) <= 2
+        assert long.startswith(short)
 
 
 def test_answers_stop_at_end_of_turn(loaded):
@@ -72,18 +104,42 @@ def test_adapter_method_comes_from_train_params(tiny_adapter_dir: Path):
     assert adapter_method(tiny_adapter_dir) == "lora"
 
 
-def test_generation_runs_in_float32_on_cpu(loaded):
+def test_the_model_computes_in_the_policy_dtype_on_the_picked_device(loaded):
+    # Holds on a CPU machine (float32) and on a GPU machine (bfloat16, or float32 without it).
     model, _ = loaded
-    assert next(model.parameters()).dtype == torch.float32
+    device = pick_device()
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    assert input_device(model).type == device.type
+    assert next(model.parameters()).dtype == choose_compute_dtype(device.type, "gemma3_text", bf16)
 
 
-def test_common_prefix_leaves_every_row_a_token_of_its_own():
-    rows = [
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        [1, 2, 3, 4, 5, 6, 7, 8, 9],
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 11],
-    ]
-    assert common_prefix_length(rows, min_length=2) == 8  # row 2 keeps its last token
-    assert common_prefix_length([[1, 2, 3], [1, 2, 4]], min_length=2) == 2
-    assert common_prefix_length([[1, 2, 3], [1, 2, 4]], min_length=8) == 0  # too short to bother
-    assert common_prefix_length([[5, 6], [7, 8]], min_length=1) == 0
+@pytest.mark.gpu
+def test_answers_come_back_from_a_model_on_cuda(tiny_model_dir: Path, tiny_adapter_dir: Path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    model, tokenizer = load_adapter_model(tiny_model_dir, tiny_adapter_dir)
+    assert input_device(model).type == "cuda"  # issue #12: inputs were left on the CPU
+    prompts = _prompts(tokenizer, 3)
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=8)
+    assert answers == generate_answers(model, tokenizer, prompts[::-1], max_new_tokens=8)[::-1]
+
+
+def test_4bit_answers_with_an_adapter_equal_plain_generate(tiny_model_dir: Path):
+    # generate_answers dequantises the 4-bit base weights once per call (under peft's LoRA
+    # wrappers, as evaluate and predict load them); the answers must not change.
+    from peft import LoraConfig, get_peft_model
+
+    from adapterflow.modeling import dequantized_4bit_weights, load_base_model, load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    torch.manual_seed(0)
+    base = load_base_model(tiny_model_dir, "qlora", torch.device("cpu"))
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(base, lora).eval()
+    with dequantized_4bit_weights(model) as patched:
+        assert patched == 2 * 7  # every 4-bit projection of the 2 layers, wrapped by LoRA or not
+    prompts = _prompts(tokenizer, 4)
+    answers = generate_answers(model, tokenizer, prompts, max_new_tokens=10)
+    assert answers == generate_one_by_one(model, tokenizer, prompts, max_new_tokens=10)
+    with model.disable_adapter():
+        assert generate_answers(model, tokenizer, prompts, max_new_tokens=10) != answers
