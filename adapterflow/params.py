@@ -324,6 +324,17 @@ class TriagePrepareParams(Section):
 class PapersPrepareParams(Section):
     categories: tuple[str, ...] = Field(min_length=2)
     max_input_tokens: int = Field(gt=0)
+    answer_order: tuple[str, ...]
+
+    @field_validator("answer_order")
+    @classmethod
+    def _answer_order_is_the_fields(cls, order: tuple[str, ...]) -> tuple[str, ...]:
+        if sorted(order) != ["primary_category", "title"]:
+            raise ValueError(
+                f"prepare.papers.answer_order {list(order)} must list title and primary_category "
+                "once each, in the order the answer gives them"
+            )
+        return order
 
     @field_validator("categories")
     @classmethod
@@ -339,6 +350,7 @@ class PapersPrepareParams(Section):
 
 class PrepareParams(Section):
     tasks: tuple[str, ...] = Field(min_length=1)
+    prompt: Literal["short", "long"]
     split: SplitParams
     max_examples_per_task: int = Field(gt=0)
     triage: TriagePrepareParams
