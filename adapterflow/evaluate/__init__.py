@@ -1,9 +1,11 @@
 """The `evaluate` stage: score the candidate adapter and the zero-shot base on the test split.
 
 Both models answer the same prompts (rendered with adapterflow.chat, as in training) by batched
-greedy decoding; the answers are scored for structure (schema-valid JSON), content (exact match
-per labelled field) and BLEU, with intervals, and written to reports/metrics/<task>.json and
-reports/predictions/<task>.jsonl (docs/ARTIFACTS.md). Run it with
+greedy decoding; the answers are scored for structure (schema-valid JSON), content (each labelled
+field scored as the task declares: exact match, or token F1 for free text) and BLEU, with
+intervals, and written to reports/metrics/<task>.json and reports/predictions/<task>.jsonl
+(docs/ARTIFACTS.md). The baseline's answers are cached per base model and test split
+(evaluate/baseline.py). A terminal shows a progress bar with an ETA. Run it with
 `python -m adapterflow evaluate <task>` or `dvc repro evaluate@<task>`.
 """
 
@@ -70,15 +72,70 @@ def load_test_examples(paths: ProjectPaths, task: str, ev: EvaluateParams) -> li
 
 
 def answer(
-    model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams
+    model: Any,
+    tokenizer: Any,
+    examples: list[dict[str, Any]],
+    ev: EvaluateParams,
+    desc: str = "evaluate",
 ) -> list[str]:
-    """Greedy answers of `model` to the examples' prompts (batched, as params say)."""
+    """Greedy answers of `model` to the examples' prompts (batched, as params say).
+
+    Prompts are ordered longest first and handed to `generate_batched` one batch at a time, which
+    forms exactly the batches it would form itself, so a progress bar (tqdm, terminal only; `desc`
+    names it) can show examples done and the time left.
+    """
+    from tqdm.auto import tqdm
+
     from adapterflow.evaluate.generate import generate_batched
 
     prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
-    return generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    answers: list[str] = [""] * len(prompts)
+    with tqdm(total=len(prompts), desc=desc, unit="ex", disable=None) as bar:
+        for start in range(0, len(order), ev.batch_size):
+            chunk = order[start : start + ev.batch_size]
+            outs = generate_batched(
+                model,
+                tokenizer,
+                [prompts[i] for i in chunk],
+                max_new_tokens=ev.max_new_tokens,
+                batch_size=ev.batch_size,
+            )
+            for i, out in zip(chunk, outs, strict=True):
+                answers[i] = out
+            bar.update(len(chunk))
+    return answers
+
+
+def baseline_answers(
+    model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams, *,
+    paths: ProjectPaths, task: str, method: str,
+) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
+    """The zero-shot base model's answers, from the cache when its key matches, else generated
+    (adapter disabled) and cached. Returns (answers, cache record for the metrics document)."""
+    from adapterflow.evaluate.baseline import (
+        base_model_sha256,
+        baseline_key,
+        baseline_key_parts,
+        load_baseline,
+        save_baseline,
     )
+
+    path = paths.models / "baseline" / f"{task}.json"
+    parts = baseline_key_parts(base_model_sha256(paths.base_model), method, examples, ev)
+    key = baseline_key(parts)
+    outputs = load_baseline(path, key, examples)
+    record = {
+        "key": key,
+        "cached": outputs is not None,
+        "path": path.relative_to(paths.root).as_posix(),
+    }
+    if outputs is None:
+        with model.disable_adapter():  # the same weights without the adapter: the zero-shot base
+            outputs = answer(model, tokenizer, examples, ev, desc=f"evaluate {task} baseline")
+        save_baseline(path, key, parts, examples, outputs)
+    return outputs, record
 
 
 def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:
@@ -92,7 +149,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     Returns:
         The headline numbers and where the reports went.
     """
-    from adapterflow.evaluate.model import check_adapter, load_adapter_model
+    from adapterflow.evaluate.model import adapter_method, check_adapter, load_adapter_model
     from adapterflow.evaluate.report import build_reports, write_reports
     from adapterflow.prepare.tasks import get_task
 
@@ -104,9 +161,10 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     check_adapter(adapter_dir)
     model, tokenizer = load_adapter_model(paths.base_model, adapter_dir)
     logger.info("evaluating %s on %d test examples", task, len(examples))
-    outputs = answer(model, tokenizer, examples, ev)
-    with model.disable_adapter():  # the same weights without the adapter: the zero-shot baseline
-        baseline_outputs = answer(model, tokenizer, examples, ev)
+    outputs = answer(model, tokenizer, examples, ev, desc=f"evaluate {task}")
+    baseline_outputs, cache = baseline_answers(
+        model, tokenizer, examples, ev, paths=paths, task=task, method=adapter_method(adapter_dir)
+    )
     metrics, rows = build_reports(
         task,
         examples,
@@ -116,7 +174,9 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
         definition.fields,
         ev,
         adapter=adapter_dir.relative_to(paths.root).as_posix(),
+        scoring=definition.scoring,
     )
+    metrics["baseline"]["cache"] = cache
     out_metrics, out_predictions = metrics_path(paths, task), predictions_path(paths, task)
     write_reports(out_metrics, out_predictions, metrics, rows)
     base = metrics["baseline"]

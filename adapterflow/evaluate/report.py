@@ -9,7 +9,7 @@ gate's paired comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,12 @@ def score_outputs(
     schema: dict[str, Any],
     fields: Sequence[str],
     ev: EvaluateParams,
+    scoring: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Metrics block and per-item scores for one model's answers (see metrics.summarise)."""
-    scores = [score_item(o, r, schema, fields) for o, r in zip(outputs, references, strict=True)]
+    scores = [
+        score_item(o, r, schema, fields, scoring) for o, r in zip(outputs, references, strict=True)
+    ]
     metrics = summarise(
         scores,
         outputs,
@@ -57,6 +60,7 @@ def score_outputs(
         confidence=ev.confidence,
         n_boot=ev.n_boot,
         seed=ev.seed,
+        scoring=scoring,
     )
     return metrics, scores
 
@@ -70,6 +74,7 @@ def build_reports(
     fields: Sequence[str],
     ev: EvaluateParams,
     adapter: str,
+    scoring: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The metrics document and prediction rows for one task.
 
@@ -82,13 +87,14 @@ def build_reports(
         fields: the labelled fields.
         ev: the `evaluate` params (interval coverage, bootstrap size and seed).
         adapter: the evaluated adapter's path, relative to the project root.
+        scoring: field -> how it is scored (the task's declaration); None = exact match for all.
 
     Returns:
         (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
     """
     references = [example_reference(e) for e in examples]
-    metrics, scores = score_outputs(outputs, references, schema, fields, ev)
-    baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev)
+    metrics, scores = score_outputs(outputs, references, schema, fields, ev, scoring)
+    baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev, scoring)
     document = {
         "task": task,
         **metrics,

@@ -64,7 +64,9 @@ def _reevaluate_champion(
         examples, answer(model, tokenizer, examples, params.evaluate), strict=True
     ):
         reference = example_reference(example)
-        score = score_item(output, reference, definition.schema, definition.fields)
+        score = score_item(
+            output, reference, definition.schema, definition.fields, definition.scoring
+        )
         rows[example["id"]] = {
             "id": example["id"],
             "reference": reference,

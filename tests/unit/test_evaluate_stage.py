@@ -12,7 +12,7 @@ from adapterflow.chat import render_prompt
 from adapterflow.evaluate import load_test_examples, run_evaluate
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
-from adapterflow.io import read_json, read_jsonl
+from adapterflow.io import read_json, read_jsonl, write_json_atomic
 from adapterflow.promote import run_promote
 from tests.tiny_adapter import build_tiny_adapter, example, fast_params, seed_project
 
@@ -90,3 +90,31 @@ def test_max_examples_caps_the_test_split_to_a_stable_subset(
     capped = load_test_examples(project, "triage", ev.model_copy(update={"max_examples": 2}))
     assert [e["id"] for e in capped] == sorted(example(i)["id"] for i in range(5))[:2]
     assert len(load_test_examples(project, "triage", ev)) == 5  # 0 = the whole split
+
+
+def test_baseline_is_cached_per_base_model_and_test_split(
+    project, tiny_model_dir, tiny_adapter_dir
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
+    params = fast_params(project)
+    run_evaluate(params, project, "triage")
+    first = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
+    assert first["cache"]["cached"] is False
+    cache_file = project.root / first["cache"]["path"]
+    # Plant a marker in the cache: a hit must serve it instead of generating again.
+    entry = read_json(cache_file)
+    marked = sorted(entry["outputs"])[0]
+    entry["outputs"][marked] = "MARKER"
+    write_json_atomic(cache_file, entry)
+    run_evaluate(params, project, "triage")
+    second = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
+    assert second["cache"] == {**first["cache"], "cached": True}
+    rows = {r["id"]: r for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")}
+    assert rows[marked]["baseline_output"] == "MARKER"
+    # Another test split (one more item) misses and regenerates every answer.
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=5)
+    run_evaluate(params, project, "triage")
+    third = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
+    assert third["cache"]["cached"] is False and third["cache"]["key"] != first["cache"]["key"]
+    rows = {r["id"]: r for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")}
+    assert rows[marked]["baseline_output"] != "MARKER"
