@@ -108,10 +108,29 @@ GATE_METRICS = ("structural", "content", "bleu")
 
 class PromoteParams(Section):
     floors: dict[str, float]
+    task_floors: dict[str, dict[str, float]]
     use_lower_bound: bool
     regression_metrics: tuple[str, ...]
     regression_tolerance: float = Field(ge=0.0, le=1.0)
     min_test_size: int = Field(ge=1)
+
+    def floors_for(self, task: str | None) -> dict[str, float]:
+        """The floors the gate applies to `task`: `floors`, overridden by `task_floors[task]`."""
+        return {**self.floors, **self.task_floors.get(task or "", {})}
+
+    @field_validator("task_floors")
+    @classmethod
+    def _task_floors_name_known_metrics(
+        cls, per_task: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
+        for task, floors in per_task.items():
+            for name, floor in floors.items():
+                if name not in GATE_METRICS or not 0.0 <= floor <= 1.0:
+                    raise ValueError(
+                        f"promote.task_floors.{task}.{name} = {floor}: name one of "
+                        f"{list(GATE_METRICS)} with a floor in [0, 1]"
+                    )
+        return per_task
 
     @field_validator("floors")
     @classmethod

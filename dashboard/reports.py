@@ -152,7 +152,8 @@ def champion_entry(registry: dict[str, Any], task: str) -> dict[str, Any] | None
 def gate_floors(root: Path, task: str) -> Floors:
     """The floor each gate metric must reach for `task`.
 
-    Read, in order, from params.yaml's `promote.floors`, else from the `floor:<metric>` checks of
+    Read, in order, from params.yaml's `promote.floors` (with `promote.task_floors.<task>` over
+    them), else from the `floor:<metric>` checks of
     the last gate decision `reports/gate/<task>.json`, else DESIGN.md's 0.70 on every metric.
 
     Args:
@@ -176,6 +177,12 @@ def gate_floors(root: Path, task: str) -> Floors:
         floors = promote.get("floors") if isinstance(promote, dict) else None
         if isinstance(floors, dict):
             found = {m: float(v) for m, v in floors.items() if m in METRICS and _is_number(v)}
+            per_task = (promote.get("task_floors") or {}).get(task)
+            if isinstance(per_task, dict) and per_task:  # a task's own floors win (params.py)
+                found |= {
+                    m: float(v) for m, v in per_task.items() if m in METRICS and _is_number(v)
+                }
+                return Floors(found, f"params.yaml (promote.floors, promote.task_floors.{task})")
             if found:
                 return Floors(found, "params.yaml (promote.floors)")
     gate = load_gate(root, task)

@@ -127,3 +127,13 @@ def test_a_refusal_remembered_only_by_the_registry_still_reads_as_refused():
             "reasons": ["pass: n", "FAIL: bleu 0.4 < floor 0.70"]}}  # fmt: skip
     state = task_state(None, None, False, False, "papers", last_entry=last)
     assert state.kind == "refused" and state.reasons[0] == "FAIL: bleu 0.4 < floor 0.70"
+
+
+def test_a_tasks_own_floors_win_over_the_shared_ones(facts):
+    params = yaml.safe_load((facts.root / "params.yaml").read_text())
+    params["promote"]["task_floors"] = {"papers": {"bleu": 0.5}}
+    (facts.root / "params.yaml").write_text(yaml.safe_dump(params))
+    papers = gate_floors(facts.root, "papers")
+    assert papers.values == {"structural": facts.floor, "content": facts.floor, "bleu": 0.5}
+    assert "task_floors.papers" in papers.source
+    assert gate_floors(facts.root, "triage").values["bleu"] == facts.floor
