@@ -21,7 +21,7 @@ def _metrics(task: str, content: float, fields: dict, scoring: dict) -> dict:
     base = {"structural": 0.0, "content": 0.0, "bleu": 0.06, "fields": dict.fromkeys(fields, 0.0)}
     return {"task": task, "n": 40, "structural": 0.975, "content": content, "bleu": 0.85,
             "fields": fields, "scoring": scoring, "intervals": intervals,
-            "baseline": {**base, "cache": {"cached": True, "path": "models/baseline/t"}}}  # fmt: skip
+            "baseline": {**base, "cache": {"cached": True, "path": "m/b.json"}}}  # fmt: skip
 
 
 def _project(tmp_path: Path) -> tuple[ProjectPaths, object]:
