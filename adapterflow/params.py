@@ -96,6 +96,7 @@ class ScrapeParams(Section):
 class EvaluateParams(Section):
     max_new_tokens: int = Field(gt=0, le=4096)
     batch_size: int = Field(gt=0)
+    constrained: bool
     max_examples: int = Field(ge=0)
     confidence: float = Field(gt=0.5, lt=1.0)
     n_boot: int = Field(ge=100)

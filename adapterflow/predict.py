@@ -85,6 +85,7 @@ def run_predict(
         NoChampionError: no champion for the task yet.
     """
     from adapterflow.chat import render_prompt
+    from adapterflow.evaluate.constrain import schema_processor
     from adapterflow.evaluate.generate import generate_batched
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.prepare.normalise import trim_to_tokens
@@ -106,8 +107,13 @@ def run_predict(
     ]
     ev = params.evaluate
     outputs = generate_batched(
-        model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size
-    )
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=ev.max_new_tokens,
+        batch_size=ev.batch_size,
+        logits_processor=schema_processor(definition, tokenizer) if ev.constrained else None,
+    )  # fmt: skip  (decoded exactly as the gate measured: evaluate.constrained)
     logger.info("answered %d input(s) with %s champion %s", len(outputs), task, version)
     return [
         Prediction(input=t, output=o, parsed=definition.parse_target(o), version=version)

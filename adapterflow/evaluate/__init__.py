@@ -77,43 +77,91 @@ def answer(
     examples: list[dict[str, Any]],
     ev: EvaluateParams,
     desc: str = "evaluate",
+    grammar: Any = None,
 ) -> list[str]:
-    """Greedy answers of `model` to the examples' prompts (batched, as params say).
+    """Greedy answers of `model` to the examples' prompts (batched, as params say), restricted
+    to `grammar` (an evaluate.constrain.AnswerGrammar) when one is given."""
+    return _generate(model, tokenizer, examples, ev, desc, grammar)[0]
+
+
+def _generate(
+    model: Any,
+    tokenizer: Any,
+    examples: list[dict[str, Any]],
+    ev: EvaluateParams,
+    desc: str,
+    grammar: Any,
+) -> tuple[list[str], list[bool]]:
+    """Answers, and per example whether the grammar changed any greedy choice.
 
     Prompts are ordered longest first and handed to `generate_batched` one batch at a time, which
-    forms exactly the batches it would form itself, so a progress bar (tqdm, terminal only; `desc`
-    names it) can show examples done and the time left.
+    forms exactly the batches it would form itself (its own stable longest-first sort keeps this
+    order), so a progress bar (tqdm, terminal only; `desc` names it) shows examples done and the
+    time left, and each batch gets its own constraint processor whose rows are this order's.
     """
     from tqdm.auto import tqdm
+    from transformers import LogitsProcessorList
 
+    from adapterflow.evaluate.constrain import SchemaLogitsProcessor
     from adapterflow.evaluate.generate import generate_batched
 
     prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     answers: list[str] = [""] * len(prompts)
+    intervened = [False] * len(prompts)
     with tqdm(total=len(prompts), desc=desc, unit="ex", disable=None) as bar:
         for start in range(0, len(order), ev.batch_size):
             chunk = order[start : start + ev.batch_size]
+            processor = None if grammar is None else SchemaLogitsProcessor(grammar, tokenizer)
             outs = generate_batched(
                 model,
                 tokenizer,
                 [prompts[i] for i in chunk],
                 max_new_tokens=ev.max_new_tokens,
                 batch_size=ev.batch_size,
+                logits_processor=None if processor is None else LogitsProcessorList([processor]),
             )
-            for i, out in zip(chunk, outs, strict=True):
+            for row, (i, out) in enumerate(zip(chunk, outs, strict=True)):
                 answers[i] = out
+                intervened[i] = processor is not None and processor.intervened[row]
             bar.update(len(chunk))
-    return answers
+    return answers, intervened
+
+
+def answer_pair(
+    model: Any,
+    tokenizer: Any,
+    examples: list[dict[str, Any]],
+    ev: EvaluateParams,
+    desc: str,
+    grammar: Any,
+) -> tuple[list[str], list[str]]:
+    """(served answers, unconstrained answers). Without a grammar both are the same list. With
+    one, only the examples whose decoding the constraint changed are generated again without
+    it: for the others the constrained answer is the unconstrained greedy answer."""
+    served, intervened = _generate(model, tokenizer, examples, ev, desc, grammar)
+    if grammar is None or not any(intervened):
+        return served, list(served)
+    redo = [i for i, changed in enumerate(intervened) if changed]
+    logger.info(
+        "%s: the schema changed %d of %d answers; generating those again unconstrained",
+        desc, len(redo), len(examples),
+    )  # fmt: skip
+    free = answer(model, tokenizer, [examples[i] for i in redo], ev, f"{desc} unconstrained")
+    unconstrained = list(served)
+    for i, out in zip(redo, free, strict=True):
+        unconstrained[i] = out
+    return served, unconstrained
 
 
 def baseline_answers(
     model: Any, tokenizer: Any, examples: list[dict[str, Any]], ev: EvaluateParams, *,
-    paths: ProjectPaths, task: str, method: str,
-) -> tuple[list[str], dict[str, Any]]:  # fmt: skip
-    """The zero-shot base model's answers, from the cache when its key matches, else generated
-    (adapter disabled) and cached. Returns (answers, cache record for the metrics document)."""
+    paths: ProjectPaths, task: str, method: str, grammar: Any = None,
+) -> tuple[list[str], list[str], dict[str, Any]]:  # fmt: skip
+    """The zero-shot base model's answers (as served, and unconstrained), from the cache when its
+    key matches, else generated with the adapter disabled and cached. Returns both lists and the
+    cache record for the metrics document."""
     from adapterflow.evaluate.baseline import (
         base_model_sha256,
         baseline_key,
@@ -125,17 +173,19 @@ def baseline_answers(
     path = paths.models / "baseline" / f"{task}.json"
     parts = baseline_key_parts(base_model_sha256(paths.base_model), method, examples, ev)
     key = baseline_key(parts)
-    outputs = load_baseline(path, key, examples)
+    cached = load_baseline(path, key, examples)
     record = {
         "key": key,
-        "cached": outputs is not None,
+        "cached": cached is not None,
         "path": path.relative_to(paths.root).as_posix(),
     }
-    if outputs is None:
+    if cached is None:
         with model.disable_adapter():  # the same weights without the adapter: the zero-shot base
-            outputs = answer(model, tokenizer, examples, ev, desc=f"evaluate {task} baseline")
-        save_baseline(path, key, parts, examples, outputs)
-    return outputs, record
+            cached = answer_pair(
+                model, tokenizer, examples, ev, f"evaluate {task} baseline", grammar
+            )
+        save_baseline(path, key, parts, examples, *cached)
+    return cached[0], cached[1], record
 
 
 def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:
@@ -149,6 +199,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     Returns:
         The headline numbers and where the reports went.
     """
+    from adapterflow.evaluate.constrain import AnswerGrammar
     from adapterflow.evaluate.model import adapter_method, check_adapter, load_adapter_model
     from adapterflow.evaluate.report import build_reports, write_reports
     from adapterflow.prepare.tasks import get_task
@@ -160,11 +211,14 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     adapter_dir = paths.adapter(task)
     check_adapter(adapter_dir)
     model, tokenizer = load_adapter_model(paths.base_model, adapter_dir)
-    logger.info("evaluating %s on %d test examples", task, len(examples))
-    outputs = answer(model, tokenizer, examples, ev, desc=f"evaluate {task}")
-    baseline_outputs, cache = baseline_answers(
-        model, tokenizer, examples, ev, paths=paths, task=task, method=adapter_method(adapter_dir)
-    )
+    grammar = AnswerGrammar(definition) if ev.constrained else None
+    logger.info("evaluating %s on %d test examples (%s decoding)", task, len(examples),
+                "schema-constrained" if grammar else "unconstrained")  # fmt: skip
+    outputs, free = answer_pair(model, tokenizer, examples, ev, f"evaluate {task}", grammar)
+    baseline_outputs, baseline_free, cache = baseline_answers(
+        model, tokenizer, examples, ev, paths=paths, task=task,
+        method=adapter_method(adapter_dir), grammar=grammar,
+    )  # fmt: skip
     metrics, rows = build_reports(
         task,
         examples,
@@ -175,6 +229,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
         ev,
         adapter=adapter_dir.relative_to(paths.root).as_posix(),
         scoring=definition.scoring,
+        unconstrained=(free, baseline_free) if grammar else None,
     )
     metrics["baseline"]["cache"] = cache
     out_metrics, out_predictions = metrics_path(paths, task), predictions_path(paths, task)

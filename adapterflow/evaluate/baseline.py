@@ -9,8 +9,8 @@ split, another prompt, `evaluate.max_new_tokens`) gives a new key and the answer
 again. The cache is an optimisation only: deleting the folder costs one regeneration.
 
     key = baseline_key(base_model_sha256(paths.base_model), "qlora", examples, ev)
-    outputs = load_baseline(path, key, examples)       # None on a miss
-    save_baseline(path, key, parts, examples, outputs)
+    cached = load_baseline(path, key, examples)        # (served, unconstrained) or None
+    save_baseline(path, key, parts, examples, served, unconstrained)
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def baseline_key_parts(
         "test_sha256": test_split_sha256(examples),
         "n": len(examples),
         "max_new_tokens": ev.max_new_tokens,
+        "constrained": ev.constrained,
     }
 
 
@@ -85,8 +86,11 @@ def baseline_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def load_baseline(path: Path, key: str, examples: Sequence[dict[str, Any]]) -> list[str] | None:
-    """The cached baseline answers in `examples` order, or None when there is no usable entry.
+def load_baseline(
+    path: Path, key: str, examples: Sequence[dict[str, Any]]
+) -> tuple[list[str], list[str]] | None:
+    """The cached baseline answers (as served, and unconstrained) in `examples` order, or None
+    when there is no usable entry.
 
     A missing file, another key, or an entry that lacks one of the examples is a miss (logged with
     the reason); a corrupt file is a miss too, since the cache can always be rebuilt.
@@ -96,7 +100,7 @@ def load_baseline(path: Path, key: str, examples: Sequence[dict[str, Any]]) -> l
         return None
     try:
         entry = read_json(path)
-        cached_key, answers = entry["key"], entry["outputs"]
+        cached_key, answers, free = entry["key"], entry["outputs"], entry["unconstrained"]
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("baseline cache %s unreadable (%s); generating again", path, exc)
         return None
@@ -108,11 +112,11 @@ def load_baseline(path: Path, key: str, examples: Sequence[dict[str, Any]]) -> l
             {k: old.get(k) for k in ("method", "n", "max_new_tokens")},
         )  # fmt: skip
         return None
-    if not all(e["id"] in answers for e in examples):
+    if not all(e["id"] in answers and e["id"] in free for e in examples):
         logger.warning("baseline cache %s lacks some test ids; generating again", path)
         return None
     logger.info("baseline cache hit (%s, key %s): zero-shot answers reused", path, key[:12])
-    return [answers[e["id"]] for e in examples]
+    return [answers[e["id"]] for e in examples], [free[e["id"]] for e in examples]
 
 
 def save_baseline(
@@ -121,7 +125,9 @@ def save_baseline(
     parts: dict[str, Any],
     examples: Sequence[dict[str, Any]],
     outputs: Sequence[str],
+    unconstrained: Sequence[str],
 ) -> None:
-    """Store the baseline answers under `key` (atomically; replaces any older entry)."""
+    """Store the baseline answers (as served, and unconstrained) under `key`, atomically."""
     answers = {e["id"]: o for e, o in zip(examples, outputs, strict=True)}
-    write_json_atomic(path, {"key": key, "parts": parts, "outputs": answers})
+    free = {e["id"]: o for e, o in zip(examples, unconstrained, strict=True)}
+    write_json_atomic(path, {"key": key, "parts": parts, "outputs": answers, "unconstrained": free})

@@ -81,7 +81,13 @@ def common_prefix_length(rows: Sequence[Sequence[int]], min_length: int = 8) -> 
 
 @torch.inference_mode()
 def generate_batched(
-    model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    logits_processor: Any = None,
 ) -> list[str]:
     """Greedy answers for `prompts`, generated `batch_size` at a time, in the input order.
 
@@ -91,6 +97,8 @@ def generate_batched(
         prompts: rendered prompt texts (from `render_prompt`).
         max_new_tokens: longest answer in tokens.
         batch_size: prompts per `generate` call.
+        logits_processor: passed to every `generate` call (e.g. a LogitsProcessorList holding
+            evaluate/constrain.py's schema constraint); None = plain greedy decoding.
 
     Returns:
         One answer per prompt, cut at the first stop token, special tokens removed, stripped.
@@ -117,7 +125,7 @@ def generate_batched(
         attention = torch.tensor(
             [[1] * shared + [0] * (own - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
         )
-        extra = {}
+        extra = {} if logits_processor is None else {"logits_processor": logits_processor}
         if shared:
             # logits_to_keep=1: the prefix's logits are never used (262k-wide for Gemma).
             prefix = model(

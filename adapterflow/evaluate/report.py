@@ -75,6 +75,7 @@ def build_reports(
     ev: EvaluateParams,
     adapter: str,
     scoring: Mapping[str, str] | None = None,
+    unconstrained: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The metrics document and prediction rows for one task.
 
@@ -88,6 +89,9 @@ def build_reports(
         ev: the `evaluate` params (interval coverage, bootstrap size and seed).
         adapter: the evaluated adapter's path, relative to the project root.
         scoring: field -> how it is scored (the task's declaration); None = exact match for all.
+        unconstrained: when the answers were decoded under the task schema, the candidate's and
+            the baseline's unconstrained answers: their figures are kept beside the gated ones
+            (`unconstrained` blocks, `unconstrained_output` per row).
 
     Returns:
         (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
@@ -95,8 +99,17 @@ def build_reports(
     references = [example_reference(e) for e in examples]
     metrics, scores = score_outputs(outputs, references, schema, fields, ev, scoring)
     baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev, scoring)
+    decoding = "unconstrained" if unconstrained is None else "schema-constrained"
+    if unconstrained is not None:
+        for block, free in zip((metrics, baseline), unconstrained, strict=True):
+            block["unconstrained"] = {
+                k: v
+                for k, v in score_outputs(free, references, schema, fields, ev, scoring)[0].items()
+                if k in ("structural", "content", "bleu", "fields", "intervals")
+            }
     document = {
         "task": task,
+        "decoding": decoding,
         **metrics,
         "baseline": baseline,
         "adapter": adapter,
@@ -116,6 +129,9 @@ def build_reports(
             examples, references, outputs, baseline_outputs, scores, strict=True
         )
     ]
+    if unconstrained is not None:
+        for row, free in zip(rows, unconstrained[0], strict=True):
+            row["unconstrained_output"] = free
     return document, rows
 
 

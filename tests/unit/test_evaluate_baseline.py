@@ -42,6 +42,9 @@ def test_key_changes_with_every_input_it_depends_on(ev):
         baseline_key_parts(
             "a" * 64, "qlora", _examples(3), ev.model_copy(update={"max_new_tokens": 7})
         ),
+        baseline_key_parts(  # schema-constrained decoding answers differently
+            "a" * 64, "qlora", _examples(3), ev.model_copy(update={"constrained": True})
+        ),
     ]
     keys = {baseline_key(parts) for parts in variants}
     assert base not in keys and len(keys) == len(variants)
@@ -67,8 +70,11 @@ def test_round_trip_and_misses(tmp_path, ev):
     parts = baseline_key_parts("a" * 64, "qlora", examples, ev)
     key = baseline_key(parts)
     assert load_baseline(path, key, examples) is None  # nothing cached yet
-    save_baseline(path, key, parts, examples, ["x0", "x1", "x2"])
-    assert load_baseline(path, key, list(reversed(examples))) == ["x2", "x1", "x0"]
+    save_baseline(path, key, parts, examples, ["x0", "x1", "x2"], ["u0", "u1", "u2"])
+    assert load_baseline(path, key, list(reversed(examples))) == (
+        ["x2", "x1", "x0"],
+        ["u2", "u1", "u0"],
+    )
     assert load_baseline(path, "other", examples) is None
     assert load_baseline(path, key, _examples(4)) is None  # an id the entry lacks
     path.write_text("{not json")

@@ -118,3 +118,37 @@ def test_baseline_is_cached_per_base_model_and_test_split(
     assert third["cache"]["cached"] is False and third["cache"]["key"] != first["cache"]["key"]
     rows = {r["id"]: r for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")}
     assert rows[marked]["baseline_output"] != "MARKER"
+
+
+def test_constrained_decoding_is_gated_and_keeps_the_unconstrained_figure(
+    project, tiny_model_dir, tiny_adapter_dir
+):
+    from adapterflow.evaluate.constrain import AnswerGrammar
+    from adapterflow.prepare.tasks import get_task
+
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
+    params = fast_params(project)
+    free_params = params.model_copy(update={"evaluate": params.evaluate.model_copy()})
+    params = params.model_copy(
+        update={"evaluate": params.evaluate.model_copy(update={"constrained": True})}
+    )
+    run_evaluate(params, project, "triage")
+    metrics = read_json(project.report_dir("metrics") / "triage.json")
+    rows = list(read_jsonl(project.report_dir("predictions") / "triage.jsonl"))
+    assert metrics["decoding"] == "schema-constrained"
+    grammar = AnswerGrammar(get_task(params.prepare, "triage"))
+    assert all(grammar.allows(r["output"]) for r in rows)  # never leaves the schema
+    # The unconstrained answers kept beside are exactly what unconstrained decoding gives.
+    run_evaluate(free_params, project, "triage")
+    plain = {
+        r["id"]: r["output"] for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")
+    }
+    assert {r["id"]: r["unconstrained_output"] for r in rows} == plain
+    for block in (metrics, metrics["baseline"]):
+        assert set(block["unconstrained"]) == {
+            "structural",
+            "content",
+            "bleu",
+            "fields",
+            "intervals",
+        }
