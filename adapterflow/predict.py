@@ -85,7 +85,7 @@ def run_predict(
         NoChampionError: no champion for the task yet.
     """
     from adapterflow.chat import render_prompt
-    from adapterflow.evaluate.constrain import schema_processor
+    from adapterflow.evaluate.constrain import answer_processors
     from adapterflow.evaluate.generate import generate_batched
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.prepare.normalise import trim_to_tokens
@@ -112,7 +112,7 @@ def run_predict(
         prompts,
         max_new_tokens=ev.max_new_tokens,
         batch_size=ev.batch_size,
-        logits_processor=schema_processor(definition, tokenizer) if ev.constrained else None,
+        logits_processor=answer_processors(definition, tokenizer, ev.constrained),
     )  # fmt: skip  (decoded exactly as the gate measured: evaluate.constrained)
     logger.info("answered %d input(s) with %s champion %s", len(outputs), task, version)
     return [

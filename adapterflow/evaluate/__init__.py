@@ -102,7 +102,7 @@ def _generate(
     from tqdm.auto import tqdm
     from transformers import LogitsProcessorList
 
-    from adapterflow.evaluate.constrain import SchemaLogitsProcessor
+    from adapterflow.evaluate.constrain import SchemaLogitsProcessor, StopHopelessAnswers
     from adapterflow.evaluate.generate import generate_batched
 
     prompts = [render_prompt(tokenizer, e["messages"]) for e in examples]
@@ -114,13 +114,15 @@ def _generate(
         for start in range(0, len(order), ev.batch_size):
             chunk = order[start : start + ev.batch_size]
             processor = None if grammar is None else SchemaLogitsProcessor(grammar, tokenizer)
+            # Rows that can no longer be one JSON object stop at once (metrics unchanged).
+            steps = [*([processor] if processor else []), StopHopelessAnswers(tokenizer)]
             outs = generate_batched(
                 model,
                 tokenizer,
                 [prompts[i] for i in chunk],
                 max_new_tokens=ev.max_new_tokens,
                 batch_size=ev.batch_size,
-                logits_processor=None if processor is None else LogitsProcessorList([processor]),
+                logits_processor=LogitsProcessorList(steps),
             )
             for row, (i, out) in enumerate(zip(chunk, outs, strict=True)):
                 answers[i] = out

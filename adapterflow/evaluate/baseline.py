@@ -29,7 +29,7 @@ from adapterflow.params import EvaluateParams
 logger = logging.getLogger(__name__)
 # Bump when the way answers are generated changes in a way the key does not capture (e.g. a new
 # chat template in adapterflow/chat.py), so that old answers are never reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: answers stop once they cannot be a JSON object (evaluate/constrain.py)
 
 
 def base_model_sha256(base_dir: Path) -> str:

@@ -1,4 +1,11 @@
-"""Schema-constrained greedy decoding: answers can only be the task's JSON, enums included.
+"""Decoding aids for evaluate, promote and predict: schema constraint and hopeless-answer stop.
+
+`StopHopelessAnswers` (always on) ends an answer as soon as it can no longer be one JSON object
+(prose before the `{`, text after the closing `}`): such an answer fails every metric but BLEU
+whatever comes next, so only decoding time is saved, mostly on the zero-shot baseline.
+
+Schema-constrained greedy decoding (`evaluate.constrained`): answers can only be the task's JSON,
+enums included.
 
 A task's answer is compact JSON with its fields in a fixed order (`TaskDefinition.render_target`):
 `{"severity": "high", "component": "audio", "reproducibility": "always"}`. `AnswerGrammar` turns
@@ -70,7 +77,94 @@ class AnswerGrammar:
         return self.pattern.fullmatch(text) is not None
 
 
-class SchemaLogitsProcessor(LogitsProcessor):
+class _PerCallProcessor(LogitsProcessor):
+    """Tracks which `generate` call it is in: the prompt width and one flag per row."""
+
+    def __init__(self) -> None:
+        self.width: int | None = None
+        self.prompt: torch.Tensor | None = None
+        self.intervened: list[bool] = []
+
+    def _start_if_new(self, input_ids: torch.Tensor) -> None:
+        if self.prompt is not None and self.width is not None:
+            rows, length = input_ids.shape
+            if (
+                rows == self.prompt.shape[0]
+                and length > self.width
+                and torch.equal(input_ids[:, : self.width], self.prompt)
+            ):
+                return  # the next step of the call being followed
+        self.width = input_ids.shape[1]  # first step of a generate call: all is prompt
+        self.prompt = input_ids.clone()
+        self.intervened = [False] * input_ids.shape[0]
+
+
+def json_object_hopeless(text: str) -> bool:
+    """True when no continuation of `text` can make `text.strip()` exactly one JSON object: it
+    starts with something other than `{`, or its top-level object closed and non-space followed.
+    False whenever in doubt (brackets are only counted, not matched)."""
+    body = text.lstrip()
+    if not body:
+        return False
+    if body[0] != "{":
+        return True
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return bool(body[i + 1 :].strip())
+    return False
+
+
+class StopHopelessAnswers(_PerCallProcessor):
+    """Ends a row (forces the stop token) as soon as its answer can no longer be one JSON object.
+
+    Every metric but BLEU is unchanged by construction: such an answer fails to parse whatever
+    follows (metrics.parse_object needs exactly one JSON object). What it saves is decoding: a
+    zero-shot base model that opens with prose or a code fence would otherwise run to
+    `evaluate.max_new_tokens`. BLEU is computed on the shorter text that was actually produced.
+    `intervened` marks the rows it stopped.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.stops, self.stop = _stop_ids(tokenizer)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Rows whose answer is hopeless get only the stop token; others pass unchanged."""
+        self._start_if_new(input_ids)
+        for row in range(input_ids.shape[0]):
+            ids = input_ids[row, self.width :].tolist()
+            if self.stops.intersection(ids):
+                continue
+            if json_object_hopeless(self.tokenizer.decode(ids, skip_special_tokens=True)):
+                stop_score = scores[row, self.stop].clone()
+                scores[row] = float("-inf")
+                scores[row, self.stop] = stop_score if torch.isfinite(stop_score) else 0.0
+                self.intervened[row] = True
+        return scores
+
+
+def _stop_ids(tokenizer: Any) -> tuple[set[int], int]:
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    stop = eot if isinstance(eot, int) and eot != tokenizer.unk_token_id else tokenizer.eos_token_id
+    return {t for t in (stop, tokenizer.eos_token_id) if t is not None}, stop
+
+
+class SchemaLogitsProcessor(_PerCallProcessor):
     """Greedy decoding restricted to `grammar`; see the module docstring.
 
     Args:
@@ -82,17 +176,11 @@ class SchemaLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, grammar: AnswerGrammar, tokenizer: Any) -> None:
+        super().__init__()
         self.grammar = grammar
         self.tokenizer = tokenizer
-        eot = tokenizer.convert_tokens_to_ids(END_OF_TURN)
-        self.stop = eot if isinstance(eot, int) and eot != tokenizer.unk_token_id else None
-        if self.stop is None:
-            self.stop = tokenizer.eos_token_id
-        self.stops = {t for t in (self.stop, tokenizer.eos_token_id) if t is not None}
+        self.stops, self.stop = _stop_ids(tokenizer)
         self.special = set(tokenizer.all_special_ids) | self.stops
-        self.width: int | None = None
-        self.prompt: torch.Tensor | None = None
-        self.intervened: list[bool] = []
 
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
@@ -110,23 +198,9 @@ class SchemaLogitsProcessor(LogitsProcessor):
             tried = len(top)
         return self.stop  # nothing fits among 4096 candidates: end here (the answer will fail)
 
-    def _continues(self, input_ids: torch.Tensor) -> bool:
-        """True when `input_ids` is the next step of the call this processor is following."""
-        if self.prompt is None or self.width is None:
-            return False
-        rows, length = input_ids.shape
-        return (
-            rows == self.prompt.shape[0]
-            and length > self.width
-            and torch.equal(input_ids[:, : self.width], self.prompt)
-        )
-
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """Scores with every token but the chosen one at -inf, per row (batch, vocab)."""
-        if not self._continues(input_ids):  # first step of a generate call: all is prompt
-            self.width = input_ids.shape[1]
-            self.prompt = input_ids.clone()
-            self.intervened = [False] * input_ids.shape[0]
+        self._start_if_new(input_ids)
         out = torch.full_like(scores, float("-inf"))
         for row in range(input_ids.shape[0]):
             ids = input_ids[row, self.width :].tolist()
@@ -140,8 +214,10 @@ class SchemaLogitsProcessor(LogitsProcessor):
         return out
 
 
-def schema_processor(task: TaskDefinition, tokenizer: Any) -> Any:
-    """A LogitsProcessorList holding one SchemaLogitsProcessor for `task` (for `generate`)."""
+def answer_processors(task: TaskDefinition, tokenizer: Any, constrained: bool) -> Any:
+    """The LogitsProcessorList evaluate, promote and predict all decode with: the schema
+    constraint when `constrained` (evaluate.constrained), then the hopeless-answer stop."""
     from transformers import LogitsProcessorList
 
-    return LogitsProcessorList([SchemaLogitsProcessor(AnswerGrammar(task), tokenizer)])
+    schema = [SchemaLogitsProcessor(AnswerGrammar(task), tokenizer)] if constrained else []
+    return LogitsProcessorList([*schema, StopHopelessAnswers(tokenizer)])

@@ -7,7 +7,13 @@ import json
 import pytest
 import torch
 
-from adapterflow.evaluate.constrain import AnswerGrammar, SchemaLogitsProcessor
+from adapterflow.evaluate.constrain import (
+    AnswerGrammar,
+    SchemaLogitsProcessor,
+    StopHopelessAnswers,
+    json_object_hopeless,
+)
+from adapterflow.evaluate.metrics import parse_object
 from adapterflow.prepare.tasks import get_task
 
 
@@ -99,3 +105,38 @@ def test_a_new_generate_call_starts_a_new_record(triage):
     assert processor.width == 2 and len(processor.intervened) == 1
     processor(torch.tensor([[8, 8, 8], [9, 9, 9]]), torch.zeros(2, len(tokenizer.vocab)))
     assert processor.width == 3 and len(processor.intervened) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "hopeless"),
+    [
+        ("", False),
+        ("  {", False),
+        ('{"title": "a } b", "x": [1, {"y": 2}]', False),  # braces inside strings do not count
+        ('{"a": "\\" }"', False),  # an escaped quote keeps the string open
+        ('{"a": 1}  \n', False),  # closed, only whitespace after: still exactly one object
+        ("Here is the JSON", True),
+        ("```json", True),
+        ('{"a": 1} and more', True),
+        ('{"a": 1}{', True),
+    ],
+)
+def test_hopeless_means_no_continuation_can_parse(text, hopeless):
+    assert json_object_hopeless(text) is hopeless
+    if hopeless:  # whatever follows, the answer never parses as one object
+        for tail in ("", "}", '"}', ' {"b": 2}', "\n"):
+            assert parse_object(text + tail) is None
+
+
+def test_hopeless_rows_get_only_the_stop_token():
+    tokenizer = CharTokenizer(sorted(set('{}":, abcdefghijklmnopqrstuvwxyz_H')))
+    stopper = StopHopelessAnswers(tokenizer)
+    h, brace = tokenizer.vocab.index("H"), tokenizer.vocab.index("{")
+    ids = torch.tensor([[7, h], [7, brace]])  # prompt width 1: row 0 answered "H", row 1 "{"
+    stopper.width, stopper.prompt, stopper.intervened = 1, ids[:, :1].clone(), [False, False]
+    scores = torch.randn(2, len(tokenizer.vocab))
+    kept = scores[1].clone()
+    out = stopper(ids, scores.clone())
+    assert int(torch.argmax(out[0])) == 1 and torch.isinf(out[0]).sum() == len(tokenizer.vocab) - 1
+    assert torch.equal(out[1], kept)  # a row that may still become an object is left alone
+    assert stopper.intervened == [True, False]
