@@ -345,6 +345,17 @@ class PapersPrepareParams(Section):
     categories: tuple[str, ...] = Field(min_length=2)
     max_input_tokens: int = Field(gt=0)
     answer_order: tuple[str, ...]
+    category_names: dict[str, str]
+
+    @model_validator(mode="after")
+    def _names_are_for_configured_categories(self) -> PapersPrepareParams:
+        unknown = sorted(set(self.category_names) - set(self.categories))
+        if unknown:
+            raise ValueError(
+                f"prepare.papers.category_names names {unknown}, which are not in "
+                f"prepare.papers.categories {list(self.categories)}; name only configured ones"
+            )
+        return self
 
     @field_validator("answer_order")
     @classmethod

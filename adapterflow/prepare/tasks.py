@@ -175,6 +175,10 @@ def _papers(prepare: PrepareParams) -> TaskDefinition:
     slots = {"title": '"title": "<the paper\'s title>"'}
     slots["primary_category"] = f'"primary_category": "{_enum_text(categories)}"'
     fmt = ", ".join(slots[name] for name in order)
+    # The codes alone ("cs.DS") mean little to a small model; their arXiv names tie each code to
+    # words the base model already knows, so the adapter has less to learn.
+    names = prepare.papers.category_names
+    glossary = "; ".join(f"{c} {names[c]}" if c in names else c for c in categories)
     if prepare.prompt == "long":
         prompt = (
             "You read the abstract of a computer-science paper and reply with one JSON object "
@@ -182,6 +186,8 @@ def _papers(prepare: PrepareParams) -> TaskDefinition:
         )
     else:
         prompt = f"Reply to the abstract with JSON only: {{{fmt}}}"
+    if names:
+        prompt += f" Categories: {glossary}."
 
     def build_input(item: dict[str, Any]) -> str:
         return item["abstract"]
