@@ -294,6 +294,7 @@ class KeywordRule(Section):
 
 
 class TriagePrepareParams(Section):
+    prompt: Literal["short", "long"]
     max_input_tokens: int = Field(gt=0)
     max_code_lines: int = Field(ge=0)
     max_line_chars: int = Field(ge=20)
@@ -342,6 +343,7 @@ class TriagePrepareParams(Section):
 
 
 class PapersPrepareParams(Section):
+    prompt: Literal["short", "long"]
     categories: tuple[str, ...] = Field(min_length=2)
     max_input_tokens: int = Field(gt=0)
     answer_order: tuple[str, ...]
@@ -381,7 +383,6 @@ class PapersPrepareParams(Section):
 
 class PrepareParams(Section):
     tasks: tuple[str, ...] = Field(min_length=1)
-    prompt: Literal["short", "long"]
     split: SplitParams
     max_examples_per_task: int = Field(gt=0)
     triage: TriagePrepareParams

@@ -140,7 +140,7 @@ def _enum_text(values: tuple[str, ...]) -> str:
 
 def _triage(prepare: PrepareParams) -> TaskDefinition:
     fmt = ", ".join(f'"{k}": "{_enum_text(v)}"' for k, v in TRIAGE_VOCABULARY.items())
-    if prepare.prompt == "long":  # ~110 tokens: the format plus a definition of every field
+    if prepare.triage.prompt == "long":  # ~110 tokens: the format plus a definition of each field
         prompt = (
             "You triage bug reports for game engines and games. Read the issue and reply with one "
             f"JSON object and nothing else: {{{fmt}}}. severity: critical for crashes, data loss "
@@ -179,7 +179,7 @@ def _papers(prepare: PrepareParams) -> TaskDefinition:
     # words the base model already knows, so the adapter has less to learn.
     names = prepare.papers.category_names
     glossary = "; ".join(f"{c} {names[c]}" if c in names else c for c in categories)
-    if prepare.prompt == "long":
+    if prepare.papers.prompt == "long":
         prompt = (
             "You read the abstract of a computer-science paper and reply with one JSON object "
             f"and nothing else: {{{fmt}}}."

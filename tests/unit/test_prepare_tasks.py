@@ -121,10 +121,21 @@ def test_bad_scoring_declarations_are_refused(scoring, match):
 
 
 def test_short_prompt_is_shorter_than_long(prepare):
-    long = prepare.model_copy(update={"prompt": "long"})
+    long = prepare.model_copy(
+        update={
+            "triage": prepare.triage.model_copy(update={"prompt": "long"}),
+            "papers": prepare.papers.model_copy(update={"prompt": "long"}),
+        }
+    )
+    short = prepare.model_copy(
+        update={
+            "triage": prepare.triage.model_copy(update={"prompt": "short"}),
+            "papers": prepare.papers.model_copy(update={"prompt": "short"}),
+        }
+    )
     for name in ("triage", "papers"):
         short_text, long_text = (
-            get_task(prepare, name).system_prompt,
+            get_task(short, name).system_prompt,
             get_task(long, name).system_prompt,
         )
         assert len(short_text) < len(long_text)
