@@ -81,7 +81,8 @@ def load_loss(root: Path, task: str) -> pd.DataFrame | None:
 
 
 def load_predictions(root: Path, task: str) -> pd.DataFrame | None:
-    """One row per test example, with `correct` = structurally valid and every field right."""
+    """One row per test example, with `correct` = structurally valid and every field right
+    (an overlap-scored field counts as right only at 1.0; its score is a column of its own)."""
     path = root / "reports" / "predictions" / f"{task}.jsonl"
     rows = read_jsonl(root, path)
     if rows is None:
@@ -91,12 +92,17 @@ def load_predictions(root: Path, task: str) -> pd.DataFrame | None:
         if "output" not in row or "reference" not in row:
             raise ArtifactError(root, path, f"line {number} lacks 'output' or 'reference'")
         fields = row["fields"] if isinstance(row.get("fields"), dict) else {}
-        ok = bool(row.get("structural_ok")) and all(fields.values())
+        # Exact-match fields are booleans; overlap-scored ones (a title's token F1) are numbers
+        # in [0, 1]: shown as a score, and right only when perfect.
+        scores = {n: v for n, v in fields.items() if _is_number(v)}
+        right = {n: (v >= 1.0 if n in scores else bool(v)) for n, v in fields.items()}
+        ok = bool(row.get("structural_ok")) and all(right.values())
         record = {
             "id": str(row.get("id", number)),
             "correct": ok,
             "structural_ok": bool(row.get("structural_ok")),
-            **{f"{name} ok": bool(value) for name, value in fields.items()},
+            **{f"{name} ok": value for name, value in right.items()},
+            **{f"{name} score": round(float(value), 3) for name, value in scores.items()},
         }
         for key in ("input", "reference", "output", "baseline_output"):
             record[key] = "" if row.get(key) is None else str(row[key])

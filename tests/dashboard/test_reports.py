@@ -137,3 +137,18 @@ def test_a_tasks_own_floors_win_over_the_shared_ones(facts):
     assert papers.values == {"structural": facts.floor, "content": facts.floor, "bleu": 0.5}
     assert "task_floors.papers" in papers.source
     assert gate_floors(facts.root, "triage").values["bleu"] == facts.floor
+
+
+def test_overlap_scored_fields_show_their_score_and_count_right_only_when_perfect(tmp_path):
+    rows = [
+        {"id": "p:1", "reference": "r", "output": "o", "structural_ok": True,
+         "fields": {"primary_category": True, "title": 0.75}},
+        {"id": "p:2", "reference": "r", "output": "o", "structural_ok": True,
+         "fields": {"primary_category": True, "title": 1.0}},
+    ]  # fmt: skip
+    path = tmp_path / "reports" / "predictions" / "papers.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = load_predictions(tmp_path, "papers").set_index("id")
+    assert frame.loc["p:1", "title score"] == 0.75 and not frame.loc["p:1", "title ok"]
+    assert list(frame["correct"]) == [False, True]
