@@ -195,6 +195,15 @@ def promote(
     logger.info("promote done: %s", summary.model_dump_json(exclude={"reasons"}))
 
 
+@app.command("summary")
+def summary(ctx: typer.Context) -> None:
+    """Per task: metrics with intervals vs zero-shot and floors, the gate's reasons, champion
+    before/after and the next command (what runs/pipeline.sh prints at the end)."""
+    from adapterflow.summary import build_summary
+
+    typer.echo(build_summary(ctx.obj.params(), ctx.obj.paths))
+
+
 @app.command("rollback")
 def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to roll back")) -> None:
     """Make the previous champion of <task> the champion again (recorded in the history)."""

@@ -102,7 +102,7 @@ class ScrapeParams(Section):
 # -------------------------------------------------------------------------------------- evaluate
 class EvaluateParams(Section):
     max_new_tokens: int = Field(gt=0, le=4096)
-    batch_size: int = Field(gt=0)
+    constrained: bool
     max_examples: int = Field(ge=0)
     confidence: float = Field(gt=0.5, lt=1.0)
     n_boot: int = Field(ge=100)
@@ -115,10 +115,29 @@ GATE_METRICS = ("structural", "content", "bleu")
 
 class PromoteParams(Section):
     floors: dict[str, float]
+    task_floors: dict[str, dict[str, float]]
     use_lower_bound: bool
     regression_metrics: tuple[str, ...]
     regression_tolerance: float = Field(ge=0.0, le=1.0)
     min_test_size: int = Field(ge=1)
+
+    def floors_for(self, task: str | None) -> dict[str, float]:
+        """The floors the gate applies to `task`: `floors`, overridden by `task_floors[task]`."""
+        return {**self.floors, **self.task_floors.get(task or "", {})}
+
+    @field_validator("task_floors")
+    @classmethod
+    def _task_floors_name_known_metrics(
+        cls, per_task: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
+        for task, floors in per_task.items():
+            for name, floor in floors.items():
+                if name not in GATE_METRICS or not 0.0 <= floor <= 1.0:
+                    raise ValueError(
+                        f"promote.task_floors.{task}.{name} = {floor}: name one of "
+                        f"{list(GATE_METRICS)} with a floor in [0, 1]"
+                    )
+        return per_task
 
     @field_validator("floors")
     @classmethod
@@ -310,6 +329,7 @@ class KeywordRule(Section):
 
 
 class TriagePrepareParams(Section):
+    prompt: Literal["short", "long"]
     max_input_tokens: int = Field(gt=0)
     max_code_lines: int = Field(ge=0)
     max_line_chars: int = Field(ge=20)
@@ -367,8 +387,31 @@ class TriagePrepareParams(Section):
 
 
 class PapersPrepareParams(Section):
+    prompt: Literal["short", "long"]
     categories: tuple[str, ...] = Field(min_length=2)
     max_input_tokens: int = Field(gt=0)
+    answer_order: tuple[str, ...]
+    category_names: dict[str, str]
+
+    @model_validator(mode="after")
+    def _names_are_for_configured_categories(self) -> PapersPrepareParams:
+        unknown = sorted(set(self.category_names) - set(self.categories))
+        if unknown:
+            raise ValueError(
+                f"prepare.papers.category_names names {unknown}, which are not in "
+                f"prepare.papers.categories {list(self.categories)}; name only configured ones"
+            )
+        return self
+
+    @field_validator("answer_order")
+    @classmethod
+    def _answer_order_is_the_fields(cls, order: tuple[str, ...]) -> tuple[str, ...]:
+        if sorted(order) != ["primary_category", "title"]:
+            raise ValueError(
+                f"prepare.papers.answer_order {list(order)} must list title and primary_category "
+                "once each, in the order the answer gives them"
+            )
+        return order
 
     @field_validator("categories")
     @classmethod

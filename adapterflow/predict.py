@@ -131,6 +131,7 @@ def run_predict(
         adapterflow.modeling.ModelLoadError: the adapter does not fit the base model.
     """
     from adapterflow.evaluate import load_measured_model
+    from adapterflow.evaluate.constrain import answer_processors
     from adapterflow.evaluate.generate import generate_answers
     from adapterflow.prepare.tasks import get_task
 
@@ -142,7 +143,13 @@ def run_predict(
     inputs, prompts = prompts_for(tokenizer, definition, texts)
     ev = params.evaluate
     # The same generation path as evaluate's, so the answer is the one the gate measured.
-    outputs = generate_answers(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens)
+    outputs = generate_answers(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=ev.max_new_tokens,
+        logits_processor=lambda: answer_processors(definition, tokenizer, ev.constrained),
+    )
     logger.info("answered %d input(s) with %s champion %s", len(outputs), task, version)
     return [
         Prediction(input=t, output=o, parsed=definition.parse_target(o), version=version)

@@ -115,6 +115,20 @@ def champion_entry(root: str, task: str) -> dict[str, Any] | None:
     return reports.champion_entry(load_registry(root), task)
 
 
+def task_state(root: str, task: str) -> reports.TaskState:
+    """Where `task` stands (no run / in progress / refused by the gate / has a champion)."""
+    base = Path(root) / "reports"
+    history = (load_registry(root).get(task) or {}).get("history") or []
+    return reports.task_state(
+        champion_entry(root, task),
+        load_gate(root, task),
+        evaluated=(base / "metrics" / f"{task}.json").is_file(),
+        trained=(base / "train" / task / "summary.json").is_file(),
+        task=task,
+        last_entry=history[-1] if history else None,
+    )
+
+
 # ------------------------------------------------------------------------------- data quality
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
 def load_scrape_summary(root: str) -> dict[str, Any] | None:

@@ -81,7 +81,8 @@ def load_loss(root: Path, task: str) -> pd.DataFrame | None:
 
 
 def load_predictions(root: Path, task: str) -> pd.DataFrame | None:
-    """One row per test example, with `correct` = structurally valid and every field right."""
+    """One row per test example, with `correct` = structurally valid and every field right
+    (an overlap-scored field counts as right only at 1.0; its score is a column of its own)."""
     path = root / "reports" / "predictions" / f"{task}.jsonl"
     rows = read_jsonl(root, path)
     if rows is None:
@@ -91,12 +92,17 @@ def load_predictions(root: Path, task: str) -> pd.DataFrame | None:
         if "output" not in row or "reference" not in row:
             raise ArtifactError(root, path, f"line {number} lacks 'output' or 'reference'")
         fields = row["fields"] if isinstance(row.get("fields"), dict) else {}
-        ok = bool(row.get("structural_ok")) and all(fields.values())
+        # Exact-match fields are booleans; overlap-scored ones (a title's token F1) are numbers
+        # in [0, 1]: shown as a score, and right only when perfect.
+        scores = {n: v for n, v in fields.items() if _is_number(v)}
+        right = {n: (v >= 1.0 if n in scores else bool(v)) for n, v in fields.items()}
+        ok = bool(row.get("structural_ok")) and all(right.values())
         record = {
             "id": str(row.get("id", number)),
             "correct": ok,
             "structural_ok": bool(row.get("structural_ok")),
-            **{f"{name} ok": bool(value) for name, value in fields.items()},
+            **{f"{name} ok": value for name, value in right.items()},
+            **{f"{name} score": round(float(value), 3) for name, value in scores.items()},
         }
         for key in ("input", "reference", "output", "baseline_output"):
             record[key] = "" if row.get(key) is None else str(row[key])
@@ -152,7 +158,8 @@ def champion_entry(registry: dict[str, Any], task: str) -> dict[str, Any] | None
 def gate_floors(root: Path, task: str) -> Floors:
     """The floor each gate metric must reach for `task`.
 
-    Read, in order, from params.yaml's `promote.floors`, else from the `floor:<metric>` checks of
+    Read, in order, from params.yaml's `promote.floors` (with `promote.task_floors.<task>` over
+    them), else from the `floor:<metric>` checks of
     the last gate decision `reports/gate/<task>.json`, else DESIGN.md's 0.70 on every metric.
 
     Args:
@@ -176,6 +183,12 @@ def gate_floors(root: Path, task: str) -> Floors:
         floors = promote.get("floors") if isinstance(promote, dict) else None
         if isinstance(floors, dict):
             found = {m: float(v) for m, v in floors.items() if m in METRICS and _is_number(v)}
+            per_task = (promote.get("task_floors") or {}).get(task)
+            if isinstance(per_task, dict) and per_task:  # a task's own floors win (params.py)
+                found |= {
+                    m: float(v) for m, v in per_task.items() if m in METRICS and _is_number(v)
+                }
+                return Floors(found, f"params.yaml (promote.floors, promote.task_floors.{task})")
             if found:
                 return Floors(found, "params.yaml (promote.floors)")
     gate = load_gate(root, task)
@@ -193,3 +206,94 @@ def gate_floors(root: Path, task: str) -> Floors:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, _NUMBER) and not isinstance(value, bool)
+
+
+# ------------------------------------------------------------------------------ task state
+@dataclass(frozen=True)
+class TaskState:
+    """Where a task stands, for the banner every page shows (see `task_state`).
+
+    `kind` is one of:
+    - "no_run": nothing was trained, evaluated or gated for the task;
+    - "in_progress": training or evaluation wrote reports but no gate decision exists yet;
+    - "refused": a run reached the gate, the gate refused it, and there is no champion;
+    - "champion": the task has a champion (`refused` may still list why a newer candidate failed).
+    """
+
+    kind: str
+    headline: str
+    reasons: tuple[str, ...]
+    next_command: str
+
+
+def _failed_first(reasons: list[Any]) -> tuple[str, ...]:
+    texts = [str(r) for r in reasons]
+    return tuple(
+        [r for r in texts if r.startswith("FAIL")] + [r for r in texts if not r.startswith("FAIL")]
+    )
+
+
+def task_state(
+    champion: dict[str, Any] | None,
+    gate: dict[str, Any] | None,
+    evaluated: bool,
+    trained: bool,
+    task: str,
+    last_entry: dict[str, Any] | None = None,
+) -> TaskState:
+    """Classify a task from its registry champion, last gate decision and reports.
+
+    Args:
+        champion: the champion's registry entry (`champion_entry`), or None.
+        gate: reports/gate/<task>.json, or None.
+        evaluated: reports/metrics/<task>.json exists.
+        trained: reports/train/<task>/summary.json exists.
+        task: the task name (for the commands).
+        last_entry: the newest registry history entry of the task, or None.
+
+    Returns:
+        The state, with the gate's reasons (failed checks first) when the last candidate was
+        refused, and the command to run next.
+    """
+    refused = gate is not None and not gate.get("promoted") and not gate.get("passed")
+    reasons = _failed_first(gate.get("reasons") or []) if refused and gate else ()
+    if champion is not None:
+        headline = f"Champion {champion['version']}, promoted {champion.get('created_at', '?')}"
+        if refused and gate and gate.get("version") != champion["version"]:
+            headline += f"; the last candidate ({gate.get('version')}) was refused by the gate"
+        return TaskState(
+            "champion", headline, reasons, f'python -m adapterflow predict {task} --text "..."'
+        )
+    if gate is not None:
+        verdict = "refused" if refused else "passed but was not promoted"
+        return TaskState(
+            "refused",
+            f"A run reached the gate and the gate {verdict} its adapter "
+            f"({gate.get('version')}, {gate.get('decided_at', '?')}): no champion yet",
+            reasons or _failed_first(gate.get("reasons") or []),
+            "python -m adapterflow summary   # then change train.* in params.yaml and `dvc repro`",
+        )
+    if last_entry is not None:  # the registry remembers a refusal whose gate file is gone
+        record = last_entry["gate"] if isinstance(last_entry.get("gate"), dict) else {}
+        return TaskState(
+            "refused",
+            f"A run reached the gate and the gate refused its adapter ({last_entry['version']}, "
+            f"{last_entry.get('created_at', '?')}): no champion yet",
+            _failed_first(record.get("reasons") or []),
+            "python -m adapterflow summary   # then change train.* in params.yaml and `dvc repro`",
+        )
+    if evaluated or trained:
+        done = "evaluated" if evaluated else "trained"
+        return TaskState(
+            "in_progress",
+            f"{task} was {done}, but the promote stage has not decided yet (a run is under way "
+            "or stopped before the gate)",
+            (),
+            f"dvc repro promote@{task}",
+        )
+    return TaskState(
+        "no_run",
+        f"No run yet for {task}: nothing trained, evaluated or gated.",
+        (),
+        "bash runs/pipeline.sh",
+    )

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import project_root
+from dashboard.reports import TaskState
 
 START_COMMAND = "bash runs/pipeline.sh"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$])")
@@ -38,6 +39,25 @@ def empty_state(what: str = "No pipeline run has written results here yet.") -> 
     """Say that there is nothing to show and how to produce it."""
     st.info(f"{what} Start a run from the project root with:", icon=":material/info:")
     st.code(START_COMMAND, language="bash")
+
+
+def task_state(state: TaskState) -> None:
+    """The banner of one task's state; each state has its own look so they are never confused:
+    blue info (no run, in progress), orange warning with every gate reason (refused), green
+    success (champion; any refusal of a newer candidate follows as a warning)."""
+    if state.kind == "champion":
+        st.success(escape_md(state.headline), icon=":material/verified:")
+    elif state.kind == "refused":
+        st.warning(escape_md(state.headline), icon=":material/block:")
+    else:
+        st.info(escape_md(state.headline), icon=":material/info:")
+    if state.reasons:
+        if state.kind == "champion":
+            st.warning("Why the gate refused the last candidate:", icon=":material/block:")
+        for reason in state.reasons:
+            st.text(f"• {reason}")
+    st.caption("Next:")
+    st.code(state.next_command, language="bash")
 
 
 def when(stamp: object) -> str:

@@ -12,4 +12,5 @@ if [ ! -d .git ]; then
   exit 2
 fi
 dvc repro "$@"
-dvc metrics show 2>/dev/null || true
+# What happened, per task: metrics with intervals, the gate's reasons, champion, next command.
+python -m adapterflow summary

@@ -99,7 +99,7 @@ def seed_project(project: ProjectPaths, base_dir: Path, adapter_dir: Path, n: in
 def fast_params(project: ProjectPaths) -> Params:
     """Shipped params with a short answer budget and a gate that any model passes."""
     data = yaml.safe_load(project.params.read_text())
-    data["evaluate"].update(max_new_tokens=10, batch_size=4, n_boot=100)
+    data["evaluate"].update(max_new_tokens=10, n_boot=100)
     data["promote"].update(floors={"structural": 0.0, "content": 0.0, "bleu": 0.0}, min_test_size=1)
     project.params.write_text(yaml.safe_dump(data))
     return load_params(project.params)

@@ -88,6 +88,7 @@ def generate_answers(
     *,
     max_new_tokens: int,
     logits_processor: Callable[[], Sequence[Any]] | None = None,
+    progress: str | None = None,
 ) -> list[str]:
     """Greedy answers for `prompts`: each one a function of its own prompt only.
 
@@ -104,18 +105,23 @@ def generate_answers(
         logits_processor: called once per prompt for fresh transformers `LogitsProcessor`s (a
             stateful one, e.g. a constrained-decoding automaton, starts anew for each answer);
             they see `input_ids` of shape (1, prompt + generated tokens).
+        progress: a label for a progress bar with an ETA, shown only on a terminal (tqdm);
+            None shows none.
 
     Returns:
         One answer per prompt, in order, cut at the first stop token, special tokens removed,
         stripped.
     """
+    from tqdm.auto import tqdm
     from transformers import LogitsProcessorList
 
     kwargs = greedy_kwargs(tokenizer, max_new_tokens)
     stops = set(kwargs["eos_token_id"])
     device = input_device(model)
     answers = []
-    with dequantized_4bit_weights(model):
+    # disable=None: tqdm draws only on a terminal, so logs and CI stay clean.
+    bar = tqdm(total=len(prompts), desc=progress, unit="ex", disable=None if progress else True)
+    with bar, dequantized_4bit_weights(model):
         for done, prompt in enumerate(prompts, 1):
             ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
             ids = ids.to(device)
@@ -127,6 +133,7 @@ def generate_answers(
                 **kwargs,
             )
             answers.append(cut_answer(tokenizer, out[0, ids.shape[1] :], stops))
+            bar.update(1)
             logger.debug("generated %d/%d", done, len(prompts))
     return answers
 

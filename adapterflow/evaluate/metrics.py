@@ -1,7 +1,10 @@
 """Pure metric functions over model outputs and reference answers (no models, no files).
 
 `score_item` judges one output against its reference: does it parse as a JSON object that matches
-the task's JSON schema (`structural`), and which labelled fields are exactly right (`fields`).
+the task's JSON schema (`structural`), and how well each labelled field matches (`fields`), scored
+the way the task declares (`TaskDefinition.scoring`): closed-vocabulary fields by exact match (a
+bool), free-text fields by a per-item overlap score in [0, 1] (`token_f1`, SQuAD's token F1, or
+`chrf`, sacrebleu's chrF; definitions and sources in docs/TASKS.md).
 `summarise` turns the per-item judgements plus the raw texts into the metrics block of
 reports/metrics/<task>.json: structural, content, BLEU, per-field accuracy, macro-F1 and confusion
 matrices for enum fields, and intervals (Wilson for shares, a seeded bootstrap for BLEU).
@@ -13,14 +16,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 from jsonschema.validators import validator_for
-from sacrebleu.metrics import BLEU
+from sacrebleu.metrics import BLEU, CHRF
 
 from adapterflow.answers import parse_json_object
 
@@ -30,17 +35,20 @@ _WHITESPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class ItemScore:
-    """How one output fared: schema-valid JSON object or not, each labelled field right or not."""
+    """How one output fared: schema-valid JSON object or not, and a score per labelled field.
+
+    `fields` holds a bool for exact-match fields and a float in [0, 1] for overlap-scored ones.
+    """
 
     structural_ok: bool
-    fields: dict[str, bool]
+    fields: dict[str, bool | float]
     values: dict[str, Any] = field(
         default_factory=dict
     )  # the output's value per field (None if absent)
 
     @property
     def content(self) -> float:
-        """This item's share of labelled fields exactly right (0.0 when there are no fields)."""
+        """Mean of this item's field scores (exact = 0 or 1), in [0, 1]; 0.0 without fields."""
         return sum(self.fields.values()) / len(self.fields) if self.fields else 0.0
 
 
@@ -58,8 +66,66 @@ def _normalise(value: Any) -> Any:
     return _WHITESPACE.sub(" ", value).strip() if isinstance(value, str) else value
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def squad_tokens(text: str) -> list[str]:
+    """SQuAD v1.1's answer normalisation, then whitespace tokens: lower case, punctuation and the
+    articles a/an/the removed (Rajpurkar et al. 2016, "SQuAD: 100,000+ Questions for Machine
+    Comprehension of Text", official evaluate-v1.1.py `normalize_answer`)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return _ARTICLES.sub(" ", text).split()
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 of one prediction against one reference, in [0, 1].
+
+    Precision and recall over the multiset of normalised tokens (`squad_tokens`), F1 their
+    harmonic mean, as SQuAD's evaluate-v1.1.py `f1_score`. When either side has no tokens the score
+    is 1.0 if both are empty, else 0.0 (SQuAD 2.0's rule; v1.1 would divide by zero).
+    """
+    pred, ref = squad_tokens(prediction), squad_tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def chrf(prediction: str, reference: str) -> float:
+    """Sentence chrF / 100 of one prediction (sacrebleu defaults: character n-grams up to 6,
+    beta = 2, no word n-grams; Popovic 2015, "chrF: character n-gram F-score for automatic MT
+    evaluation", WMT), in [0, 1]."""
+    return CHRF().sentence_score(prediction, [reference]).score / 100.0
+
+
+def score_field(how: str, got: Any, expected: Any) -> bool | float:
+    """One field's score: `how` is "exact" (bool) or "token_f1"/"chrf" (float in [0, 1]).
+
+    A value that is not a string scores 0 under the overlap measures (a number or list where text
+    was asked for is not a title). Raises ValueError for an unknown `how`.
+    """
+    if how == "exact":
+        return _normalise(got) == _normalise(expected)
+    if how not in OVERLAP_SCORERS:
+        raise ValueError(f"unknown field scoring {how!r}; use exact, {', '.join(OVERLAP_SCORERS)}")
+    if not isinstance(got, str) or not isinstance(expected, str):
+        return 0.0
+    return OVERLAP_SCORERS[how](_normalise(got), _normalise(expected))
+
+
+OVERLAP_SCORERS = {"token_f1": token_f1, "chrf": chrf}
+
+
 def score_item(
-    output: str, reference: str, schema: dict[str, Any], fields: Sequence[str]
+    output: str,
+    reference: str,
+    schema: dict[str, Any],
+    fields: Sequence[str],
+    scoring: Mapping[str, str] | None = None,
 ) -> ItemScore:
     """Judge one model output against the reference answer.
 
@@ -68,22 +134,29 @@ def score_item(
         reference: the reference answer, a JSON object as text.
         schema: the task's JSON schema (enums included).
         fields: the labelled field names scored for content.
+        scoring: field -> "exact" | "token_f1" | "chrf" (the task's declaration); fields it does
+            not name, or all when None, are scored by exact match.
 
     Returns:
-        The item's structural verdict and per-field exact-match results. An output that does not
-        parse as a JSON object scores False on every field.
+        The item's structural verdict and per-field scores (bool for exact match, float in [0, 1]
+        for overlap). An output that does not parse as a JSON object scores 0 on every field.
     """
+    scoring = scoring or {}
     expected = parse_object(reference)
     if expected is None:
         raise ValueError(
             f"reference answer is not a JSON object: {reference[:200]!r}; re-run prepare"
         )
+    how = {f: scoring.get(f, "exact") for f in fields}
+    miss = {f: False if how[f] == "exact" else 0.0 for f in fields}  # keeps each field's type
     got = parse_object(output)
     if got is None:
-        return ItemScore(False, {f: False for f in fields}, {f: None for f in fields})
+        return ItemScore(False, miss, {f: None for f in fields})
     # jsonschema picks the validator class the schema's $schema asks for (Draft 2020-12 by default).
     structural_ok = validator_for(schema)(schema).is_valid(got)
-    hits = {f: f in got and _normalise(got[f]) == _normalise(expected.get(f)) for f in fields}
+    hits = {
+        f: score_field(how[f], got[f], expected.get(f)) if f in got else miss[f] for f in fields
+    }
     return ItemScore(structural_ok, hits, {f: got.get(f) for f in fields})
 
 
@@ -192,6 +265,7 @@ def summarise(
     confidence: float,
     n_boot: int,
     seed: int,
+    scoring: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The metrics block of reports/metrics/<task>.json for one model (see docs/ARTIFACTS.md).
 
@@ -204,10 +278,12 @@ def summarise(
         confidence: interval coverage.
         n_boot: bootstrap resamples for the BLEU interval.
         seed: bootstrap RNG seed.
+        scoring: how each field was scored (recorded in the document; None = all exact).
 
     Returns:
-        {"n", "structural", "content", "bleu", "fields", "macro_f1", "intervals", "confusion",
-        "bleu_signature"}.
+        {"n", "structural", "content", "bleu", "fields", "scoring", "macro_f1", "intervals",
+        "confusion", "bleu_signature"}; `fields` is each field's mean score (exact-match accuracy,
+        or the mean per-item overlap score).
     """
     n = len(scores)
     if n == 0:
@@ -235,6 +311,7 @@ def summarise(
         "content": content,
         "bleu": bleu,
         "fields": {f: per_field[f] / n for f in fields},
+        "scoring": {f: (scoring or {}).get(f, "exact") for f in fields},
         "macro_f1": macro_f1,
         "intervals": {k: [lo, hi] for k, (lo, hi) in intervals.items()},
         "confusion": confusion,

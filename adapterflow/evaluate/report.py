@@ -9,7 +9,7 @@ gate's paired comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,12 @@ def score_outputs(
     schema: dict[str, Any],
     fields: Sequence[str],
     ev: EvaluateParams,
+    scoring: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """Metrics block and per-item scores for one model's answers (see metrics.summarise)."""
-    scores = [score_item(o, r, schema, fields) for o, r in zip(outputs, references, strict=True)]
+    scores = [
+        score_item(o, r, schema, fields, scoring) for o, r in zip(outputs, references, strict=True)
+    ]
     metrics = summarise(
         scores,
         outputs,
@@ -59,6 +62,7 @@ def score_outputs(
         confidence=ev.confidence,
         n_boot=ev.n_boot,
         seed=ev.seed,
+        scoring=scoring,
     )
     return metrics, scores
 
@@ -72,6 +76,8 @@ def build_reports(
     fields: Sequence[str],
     ev: EvaluateParams,
     adapter: str,
+    scoring: Mapping[str, str] | None = None,
+    unconstrained: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The metrics document and prediction rows for one task.
 
@@ -84,6 +90,10 @@ def build_reports(
         fields: the labelled fields.
         ev: the `evaluate` params (interval coverage, bootstrap size and seed).
         adapter: the evaluated adapter's path, relative to the project root.
+        scoring: field -> how it is scored (the task's declaration); None = exact match for all.
+        unconstrained: when the answers were decoded under the task schema, the candidate's and
+            the baseline's unconstrained answers: their figures are kept beside the gated ones
+            (`unconstrained` blocks, `unconstrained_output` per row).
 
     Returns:
         (metrics, prediction rows), exactly as docs/ARTIFACTS.md describes.
@@ -93,10 +103,19 @@ def build_reports(
     # task, so it becomes U+FFFD here (the item is then scored on what is stored).
     outputs = [valid_text(o) for o in outputs]
     baseline_outputs = [valid_text(o) for o in baseline_outputs]
-    metrics, scores = score_outputs(outputs, references, schema, fields, ev)
-    baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev)
+    metrics, scores = score_outputs(outputs, references, schema, fields, ev, scoring)
+    baseline, _ = score_outputs(baseline_outputs, references, schema, fields, ev, scoring)
+    decoding = "unconstrained" if unconstrained is None else "schema-constrained"
+    if unconstrained is not None:
+        for block, free in zip((metrics, baseline), unconstrained, strict=True):
+            block["unconstrained"] = {
+                k: v
+                for k, v in score_outputs(free, references, schema, fields, ev, scoring)[0].items()
+                if k in ("structural", "content", "bleu", "fields", "intervals")
+            }
     document = {
         "task": task,
+        "decoding": decoding,
         **metrics,
         "baseline": baseline,
         "adapter": adapter,
@@ -116,6 +135,9 @@ def build_reports(
             examples, references, outputs, baseline_outputs, scores, strict=True
         )
     ]
+    if unconstrained is not None:
+        for row, free in zip(rows, unconstrained[0], strict=True):
+            row["unconstrained_output"] = free
     return document, rows
 
 

@@ -1,9 +1,11 @@
 """Task definitions: what each adapter learns, shared by prepare, validate, train and evaluate.
 
 A task names its raw source, its system prompt, how the user turn and the JSON target are built
-from a raw item, and the JSON Schema of the target (enums on categorical fields). Two tasks are
-built in (`triage` from GitHub issues, `papers` from arXiv); adding one means adding a builder to
-`_BUILDERS`. The interface is documented in docs/TASKS.md; keep the two in step.
+from a raw item, the JSON Schema of the target (enums on categorical fields), and how evaluate
+scores each field (`scoring`: exact match for closed vocabularies, a text-overlap measure for free
+text; see adapterflow/evaluate/metrics.py). Two tasks are built in (`triage` from GitHub
+issues, `papers` from arXiv); adding one means adding a builder to `_BUILDERS`. The interface
+is documented in docs/TASKS.md; keep the two in step.
 
     from adapterflow.prepare.tasks import get_tasks
     tasks = get_tasks(load_params().prepare)
@@ -33,6 +35,12 @@ TRIAGE_VOCABULARY: dict[str, tuple[str, ...]] = {
 }
 TASK_NAMES: tuple[str, ...] = ("triage", "papers")
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
+# How evaluate scores one field of an answer (implemented in adapterflow/evaluate/metrics.py):
+# "exact" = 1 if equal (whitespace runs ignored) else 0, the only sensible score for an enum;
+# "token_f1" = SQuAD token F1 and "chrf" = sacrebleu chrF / 100, per item, for free text.
+FieldScoring = Literal["exact", "token_f1", "chrf"]
+FIELD_SCORINGS: tuple[str, ...] = ("exact", "token_f1", "chrf")
+PROMPT_STYLES: tuple[str, ...] = ("short", "long")
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,12 @@ class TaskDefinition:
     """One task: source, prompt, target schema and the fields evaluate compares.
 
     `build_input(item)` returns the user turn before trimming to the token budget;
-    `max_input_tokens` is that budget (the model's own tokens).
+    `max_input_tokens` is that budget (the model's own tokens). `scoring` says how evaluate
+    scores each field (one of FIELD_SCORINGS per field; enum fields must be "exact").
+
+    Raises:
+        ValueError: `scoring` misses a field, names an unknown scorer, or scores an enum field
+            other than by exact match.
     """
 
     name: str
@@ -50,6 +63,25 @@ class TaskDefinition:
     enums: dict[str, tuple[str, ...]]
     max_input_tokens: int
     build_input: Callable[[dict[str, Any]], str] = field(repr=False, compare=False)
+    scoring: dict[str, FieldScoring] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if sorted(self.scoring) != sorted(self.fields):
+            raise ValueError(
+                f"task {self.name!r}: scoring names {sorted(self.scoring)} but the fields are "
+                f"{list(self.fields)}; declare how every field is scored, and only those"
+            )
+        for name, how in self.scoring.items():
+            if how not in FIELD_SCORINGS:
+                raise ValueError(
+                    f"task {self.name!r}: field {name!r} scored by unknown {how!r}; "
+                    f"use one of {list(FIELD_SCORINGS)}"
+                )
+            if name in self.enums and how != "exact":
+                raise ValueError(
+                    f"task {self.name!r}: enum field {name!r} must be scored 'exact', not {how!r} "
+                    "(a near miss of a closed-vocabulary value is simply wrong)"
+                )
 
     @cached_property
     def schema(self) -> dict[str, Any]:
@@ -107,12 +139,16 @@ def _enum_text(values: tuple[str, ...]) -> str:
 
 def _triage(prepare: PrepareParams) -> TaskDefinition:
     fmt = ", ".join(f'"{k}": "{_enum_text(v)}"' for k, v in TRIAGE_VOCABULARY.items())
-    prompt = (
-        "You triage bug reports for game engines and games. Read the issue and reply with one JSON "
-        f"object and nothing else: {{{fmt}}}. severity: critical for crashes, data loss or "
-        "blockers, high for regressions and broken features, medium by default, low for cosmetic "
-        "or minor issues. component: the affected area. reproducibility: how reliably it happens."
-    )
+    if prepare.triage.prompt == "long":  # ~110 tokens: the format plus a definition of each field
+        prompt = (
+            "You triage bug reports for game engines and games. Read the issue and reply with one "
+            f"JSON object and nothing else: {{{fmt}}}. severity: critical for crashes, data loss "
+            "or blockers, high for regressions and broken features, medium by default, low for "
+            "cosmetic or minor issues. component: the affected area. reproducibility: how "
+            "reliably it happens."
+        )
+    else:  # ~55 tokens: only the format; the adapter learns the definitions from the labels
+        prompt = f"Triage this game bug report. Reply with JSON only: {{{fmt}}}"
 
     def build_input(item: dict[str, Any]) -> str:
         # The body is normalised by the caller (normalise.py); the title is kept as written.
@@ -128,16 +164,29 @@ def _triage(prepare: PrepareParams) -> TaskDefinition:
         enums=dict(TRIAGE_VOCABULARY),
         max_input_tokens=prepare.triage.max_input_tokens,
         build_input=build_input,
+        scoring=dict.fromkeys(TRIAGE_VOCABULARY, "exact"),
     )
 
 
 def _papers(prepare: PrepareParams) -> TaskDefinition:
     categories = tuple(prepare.papers.categories)
-    prompt = (
-        "You read the abstract of a computer-science paper and reply with one JSON object and "
-        f'nothing else: {{"title": "<the paper\'s title>", "primary_category": '
-        f'"{_enum_text(categories)}"}}.'
-    )
+    order = tuple(prepare.papers.answer_order)
+    slots = {"title": '"title": "<the paper\'s title>"'}
+    slots["primary_category"] = f'"primary_category": "{_enum_text(categories)}"'
+    fmt = ", ".join(slots[name] for name in order)
+    # The codes alone ("cs.DS") mean little to a small model; their arXiv names tie each code to
+    # words the base model already knows, so the adapter has less to learn.
+    names = prepare.papers.category_names
+    glossary = "; ".join(f"{c} {names[c]}" if c in names else c for c in categories)
+    if prepare.papers.prompt == "long":
+        prompt = (
+            "You read the abstract of a computer-science paper and reply with one JSON object "
+            f"and nothing else: {{{fmt}}}."
+        )
+    else:
+        prompt = f"Reply to the abstract with JSON only: {{{fmt}}}"
+    if names:
+        prompt += f" Categories: {glossary}."
 
     def build_input(item: dict[str, Any]) -> str:
         return item["abstract"]
@@ -146,10 +195,13 @@ def _papers(prepare: PrepareParams) -> TaskDefinition:
         name="papers",
         source="arxiv",
         system_prompt=prompt,
-        fields=("title", "primary_category"),
+        fields=order,  # the answer's key order: the loss sees earlier keys with less context
         enums={"primary_category": categories},
         max_input_tokens=prepare.papers.max_input_tokens,
         build_input=build_input,
+        # A generated title is free text: exact match would score "Graph Neural Networks for X"
+        # against "GNNs for X" as 0; SQuAD token F1 credits the shared words (metrics.token_f1).
+        scoring={"title": "token_f1", "primary_category": "exact"},
     )
 
 

@@ -66,6 +66,7 @@ def _reevaluate_champion(
 ) -> dict[str, dict[str, Any]]:
     """Prediction rows of the champion on test items it was never evaluated on."""
     from adapterflow.evaluate import answer, load_test_examples
+    from adapterflow.evaluate.constrain import AnswerGrammar
     from adapterflow.evaluate.metrics import score_item
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.evaluate.report import example_reference
@@ -75,11 +76,13 @@ def _reevaluate_champion(
     examples = [e for e in load_test_examples(paths, task, params.evaluate) if e["id"] in ids]
     model, tokenizer = load_adapter_model(paths.base_model, champion_dir)
     rows = {}
-    for example, output in zip(
-        examples, answer(model, tokenizer, examples, params.evaluate), strict=True
-    ):
+    grammar = AnswerGrammar(definition) if params.evaluate.constrained else None  # as gated
+    outputs = answer(model, tokenizer, examples, params.evaluate, "re-evaluate champion", grammar)
+    for example, output in zip(examples, outputs, strict=True):
         reference = example_reference(example)
-        score = score_item(output, reference, definition.schema, definition.fields)
+        score = score_item(
+            output, reference, definition.schema, definition.fields, definition.scoring
+        )
         rows[example["id"]] = {
             "id": example["id"],
             "reference": reference,

@@ -2,8 +2,8 @@
 
 A candidate passes only if every check passes:
 - `min_test_size`: it was evaluated on at least `promote.min_test_size` test items;
-- one floor check per metric in `promote.floors` (point value, or the lower interval bound when
-  `promote.use_lower_bound` is set);
+- one floor check per metric in `promote.floors`, overridden per task by `promote.task_floors`
+  (point value, or the lower interval bound when `promote.use_lower_bound` is set);
 - with a champion: one regression check per metric in `promote.regression_metrics`, PAIRED on
   the test items both were evaluated on (same id and same reference): structural and content from
   per-item correctness, BLEU as corpus BLEU over exactly those items. A drop larger than
@@ -78,7 +78,7 @@ def paired_values(
 
 def _floor_checks(metrics: Mapping[str, Any], pp: PromoteParams) -> list[Check]:
     checks = []
-    for metric, floor in pp.floors.items():
+    for metric, floor in pp.floors_for(metrics.get("task")).items():
         point = float(metrics[metric])
         lo, hi = metrics["intervals"][metric]
         value = float(lo) if pp.use_lower_bound else point

@@ -228,6 +228,7 @@ class ModelPool:
         Raises:
             NotServedError: no champion is loaded for `task`.
         """
+        from adapterflow.evaluate.constrain import answer_processors
         from adapterflow.evaluate.generate import generate_answers
         from adapterflow.predict import prompts_for
 
@@ -236,11 +237,14 @@ class ModelPool:
         flat = [text for group in groups for text in group]
         _, prompts = prompts_for(self._tokenizer, definition, flat)
         self._model.set_adapter(served.adapter_name, inference_mode=True)
+        ev = self.params.evaluate
         outputs = generate_answers(
             self._model,
             self._tokenizer,
             prompts,
-            max_new_tokens=self.params.evaluate.max_new_tokens,
+            max_new_tokens=ev.max_new_tokens,
+            # The processors the gate decoded with (evaluate.constrained, hopeless-answer stop).
+            logits_processor=lambda: answer_processors(definition, self._tokenizer, ev.constrained),
         )
         answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
         split, start = [], 0

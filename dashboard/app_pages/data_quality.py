@@ -38,6 +38,7 @@ else:
 task = ui.selected_task()
 if task is None:
     st.stop()
+ui.task_state(data.task_state(root, task))
 st.subheader(f"Examples of {ui.escape_md(task)}")
 prepare = data.load_prepare_summary(root)
 task_summary = (prepare or {"tasks": {}})["tasks"].get(task)

@@ -11,6 +11,8 @@ from dashboard.reports import METRICS
 
 root = ui.root()
 st.title("Experiments")
+if (task := ui.selected_task()) is not None:
+    ui.task_state(data.task_state(root, task))
 result = data.load_experiments(root)
 if result.problem is not None:
     st.text(f"No DVC experiments to show: {result.problem}")

@@ -26,6 +26,8 @@ if not runs.empty:
 servers = data.live_servers(root)
 for task in data.tasks(root):
     st.header(f"Task: {ui.escape_md(task)}", divider="gray")
+    state = data.task_state(root, task)
+    ui.task_state(state)
     floors = data.gate_floors(root, task)
     champion = data.champion_entry(root, task)
     gate = data.load_gate(root, task)
@@ -53,8 +55,10 @@ for task in data.tasks(root):
         if champion and all(isinstance(metrics.get(m), int | float) for m in METRICS):
             values = {m: float(metrics[m]) for m in METRICS}
             st.altair_chart(charts.metrics_vs_floor(values, floors.values), width="stretch")
+        elif state.kind == "refused":
+            st.text("No champion to chart: the gate refused every candidate so far (see above).")
         else:
-            ui.empty_state(f"No champion adapter for {task} yet.")
+            st.text("No champion to chart yet.")
 
 st.header("Data freshness", divider="gray")
 scrape = data.load_scrape_summary(root)

@@ -13,6 +13,7 @@ st.title(f"Run detail: {ui.escape_md(task)}" if task else "Run detail")
 if task is None:
     ui.empty_state()
     st.stop()
+ui.task_state(data.task_state(root, task))
 
 st.subheader("Training")
 summary = data.load_train_summary(root, task)

@@ -13,6 +13,7 @@ st.title(f"Runs: {ui.escape_md(task)}" if task else "Runs")
 if task is None:
     ui.empty_state()
     st.stop()
+ui.task_state(data.task_state(root, task))
 
 floors = data.gate_floors(root, task)
 history = data.history_frame(root, task)

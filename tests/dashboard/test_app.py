@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -155,3 +156,42 @@ def test_task_in_the_url_opens_that_task(facts, open_page, monkeypatch):
     linked = AppTest.from_file(str(APP), default_timeout=60)
     linked.query_params["task"] = "papers"
     assert linked.run().selectbox(key="task").value == "papers"
+
+
+def _alerts(app, kind: str) -> str:
+    return "\n".join(re.sub(r"\\(.)", r"\1", str(e.value)) for e in app.get(kind))
+
+
+@pytest.mark.parametrize("page", ["overview", "runs", "run_detail", "data", "experiments"])
+def test_refused_run_is_not_told_to_start_a_run(facts, open_page, page):
+    """A run whose gate refused the adapter (no champion) says so with the reasons, on every page;
+    only a task with no run at all is told to start one."""
+    registry = facts.root / "models" / "registry" / "registry.json"
+    reg = json.loads(registry.read_text())
+    reg["tasks"] = {"triage": {"champion": None, "history": []}}
+    registry.write_text(json.dumps(reg))
+    app = open_page(facts.root, page, task="triage")
+    warnings = _alerts(app, "warning")
+    assert "the gate refused its adapter (v0003" in warnings
+    assert "FAIL: content dropped 0.080 against champion v0002" in shown_text(app)
+    assert "No run yet" not in _alerts(app, "info")
+    assert not _alerts(app, "success")
+
+
+@pytest.mark.parametrize("page", ["overview", "runs", "run_detail", "data", "experiments"])
+def test_champion_and_refused_newer_candidate_look_different(facts, open_page, page):
+    app = open_page(facts.root, page, task="triage")
+    assert "Champion v0002" in _alerts(app, "success")
+    assert "last candidate (v0003) was refused" in _alerts(app, "success")
+    assert "Why the gate refused the last candidate" in _alerts(app, "warning")
+
+
+def test_task_with_data_but_no_run_says_no_run_yet(tmp_path, open_page):
+    from tests.dashboard.fixture_data import write_data
+
+    write_data(tmp_path)
+    for page in ("data", "runs", "run_detail"):
+        app = open_page(tmp_path, page, task="triage")
+        assert "No run yet for triage" in _alerts(app, "info")
+        assert "bash runs/pipeline.sh" in shown_text(app)
+        assert not _alerts(app, "warning") and not _alerts(app, "success")

@@ -88,3 +88,67 @@ def test_run_log_is_newest_first_and_empty_when_absent(facts, tmp_path):
     assert list(runs["run_id"]) == ["r-2", "s-1", "r-1"]
     assert runs.iloc[0]["state"] == facts.last_run_state
     assert load_runs(tmp_path).empty
+
+
+# ------------------------------------------------------------------------------ task state
+GATE_REFUSED = {
+    "version": "v0001",
+    "passed": False,
+    "promoted": False,
+    "decided_at": "2026-11-21T10:05:00+00:00",
+    "reasons": ["pass: structural 0.979 >= floor 0.70", "FAIL: content 0.535 < floor 0.70"],
+}
+
+
+def test_task_state_tells_the_four_situations_apart():
+    from dashboard.reports import task_state
+
+    assert task_state(None, None, False, False, "triage").kind == "no_run"
+    assert "bash runs/pipeline.sh" in task_state(None, None, False, False, "t").next_command
+    running = task_state(None, None, evaluated=False, trained=True, task="triage")
+    assert running.kind == "in_progress" and "promote@triage" in running.next_command
+    refused = task_state(None, GATE_REFUSED, True, True, "triage")
+    assert refused.kind == "refused" and "refused" in refused.headline
+    assert refused.reasons[0] == "FAIL: content 0.535 < floor 0.70"  # failed checks first
+    assert len(refused.reasons) == 2 and "pipeline.sh" not in refused.next_command
+    champion = {"version": "v0002", "created_at": "2026-11-20T10:00:00+00:00"}
+    held = task_state(champion, {**GATE_REFUSED, "version": "v0003"}, True, True, "triage")
+    assert held.kind == "champion" and "Champion v0002" in held.headline
+    assert "v0003" in held.headline and held.reasons[0].startswith("FAIL")
+    fresh = task_state(champion, {**GATE_REFUSED, "version": "v0002", "passed": True,
+                                  "promoted": True}, True, True, "triage")  # fmt: skip
+    assert fresh.kind == "champion" and fresh.reasons == ()
+
+
+def test_a_refusal_remembered_only_by_the_registry_still_reads_as_refused():
+    from dashboard.reports import task_state
+
+    last = {"version": "v0001", "status": "rejected", "gate": {"passed": False,
+            "reasons": ["pass: n", "FAIL: bleu 0.4 < floor 0.70"]}}  # fmt: skip
+    state = task_state(None, None, False, False, "papers", last_entry=last)
+    assert state.kind == "refused" and state.reasons[0] == "FAIL: bleu 0.4 < floor 0.70"
+
+
+def test_a_tasks_own_floors_win_over_the_shared_ones(facts):
+    params = yaml.safe_load((facts.root / "params.yaml").read_text())
+    params["promote"]["task_floors"] = {"papers": {"bleu": 0.5}}
+    (facts.root / "params.yaml").write_text(yaml.safe_dump(params))
+    papers = gate_floors(facts.root, "papers")
+    assert papers.values == {"structural": facts.floor, "content": facts.floor, "bleu": 0.5}
+    assert "task_floors.papers" in papers.source
+    assert gate_floors(facts.root, "triage").values["bleu"] == facts.floor
+
+
+def test_overlap_scored_fields_show_their_score_and_count_right_only_when_perfect(tmp_path):
+    rows = [
+        {"id": "p:1", "reference": "r", "output": "o", "structural_ok": True,
+         "fields": {"primary_category": True, "title": 0.75}},
+        {"id": "p:2", "reference": "r", "output": "o", "structural_ok": True,
+         "fields": {"primary_category": True, "title": 1.0}},
+    ]  # fmt: skip
+    path = tmp_path / "reports" / "predictions" / "papers.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = load_predictions(tmp_path, "papers").set_index("id")
+    assert frame.loc["p:1", "title score"] == 0.75 and not frame.loc["p:1", "title ok"]
+    assert list(frame["correct"]) == [False, True]

@@ -22,7 +22,7 @@ OVERRIDES = {
     "scrape": {"offline": True},
     "train": {"method": "lora", "max_steps": 2, "checkpoint_every": 2, "log_every": 1,
               "batch_size": 4},
-    "evaluate": {"max_examples": 6, "n_boot": 100, "max_new_tokens": 8, "batch_size": 6},
+    "evaluate": {"max_examples": 6, "n_boot": 100, "max_new_tokens": 8},
     "promote": {"min_test_size": 5},
 }  # fmt: skip
 

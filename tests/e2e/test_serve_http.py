@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow
 def serve_params(project: ProjectPaths) -> None:
     """Shipped params, with a short answer budget, an open gate and a fast registry poll."""
     data = yaml.safe_load(project.params.read_text())
-    data["evaluate"].update(max_new_tokens=10, batch_size=4, n_boot=100)
+    data["evaluate"].update(max_new_tokens=10, n_boot=100)
     data["promote"].update(
         floors={"structural": 0.0, "content": 0.0, "bleu": 0.0},
         min_test_size=1,

@@ -22,7 +22,7 @@ OVERRIDES = {
     "prepare": {"tasks": ["triage"]},  # one task keeps the run near 2 min on 2 cores
     "train": {"method": "lora", "max_steps": 2, "checkpoint_every": 2, "log_every": 1,
               "batch_size": 4, "max_seq_len": 512},
-    "evaluate": {"max_examples": 6, "n_boot": 100, "max_new_tokens": 12, "batch_size": 6},
+    "evaluate": {"max_examples": 6, "n_boot": 100, "max_new_tokens": 12},
 }  # fmt: skip
 
 

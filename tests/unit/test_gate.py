@@ -139,3 +139,25 @@ def test_params_reject_a_floor_for_an_unknown_metric(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ParamsError, match="unknown metric 'rouge'"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_task_floors_override_the_floors_for_that_task_only(promote):
+    per_task = promote.model_copy(update={"task_floors": {"papers": {"bleu": 0.5}}})
+    metrics = _metrics(40, 0.8) | {"bleu": 0.55}
+    assert decide(metrics | {"task": "papers"}, _rows(40, 32), per_task).passed
+    refused = decide(metrics | {"task": "triage"}, _rows(40, 32), per_task)
+    assert not refused.passed and [c.name for c in refused.checks if not c.passed] == ["floor:bleu"]
+
+
+def test_shipped_floors_are_the_products_070_for_every_task(shipped_params):
+    for task in shipped_params.prepare.tasks:
+        assert shipped_params.promote.floors_for(task) == dict.fromkeys(
+            ("structural", "content", "bleu"), 0.70
+        )
+
+
+def test_task_floors_reject_unknown_metrics(promote):
+    with pytest.raises(ValueError, match="task_floors.papers.rouge"):
+        PromoteParams.model_validate(
+            promote.model_dump() | {"task_floors": {"papers": {"rouge": 0.5}}}
+        )

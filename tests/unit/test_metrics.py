@@ -12,10 +12,13 @@ import pytest
 from adapterflow.evaluate.metrics import (
     INVALID,
     bleu_bootstrap_interval,
+    chrf,
     confusion_and_macro_f1,
     corpus_bleu,
+    score_field,
     score_item,
     summarise,
+    token_f1,
     wilson_interval,
 )
 
@@ -156,3 +159,91 @@ def test_bleu_bootstrap_is_seeded_and_brackets_the_point_value():
     assert a == b
     assert a[0] <= point <= a[1] and a[0] < a[1]
     assert bleu_bootstrap_interval(refs, refs, n_boot=100, confidence=0.95, seed=0) == (1.0, 1.0)
+
+
+# ------------------------------------------------------------------ free-text fields (papers title)
+PAPER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "primary_category": {"type": "string", "enum": ["cs.LG", "cs.DS"]},
+        "title": {"type": "string", "minLength": 1},
+    },
+    "required": ["primary_category", "title"],
+    "additionalProperties": False,
+}
+PAPER_FIELDS = ("primary_category", "title")
+PAPER_SCORING = {"primary_category": "exact", "title": "token_f1"}
+
+
+def _paper(cat: str, title: str) -> str:
+    return json.dumps({"primary_category": cat, "title": title})
+
+
+def test_token_f1_by_hand_follows_squad_normalisation():
+    # "the" and punctuation go, case folds: pred {graph, networks, for, sat} vs
+    # ref {graph, neural, networks, for, sat}: 4 shared, P = 4/4, R = 4/5, F1 = 8/9.
+    assert token_f1("The Graph Networks for SAT!", "Graph neural networks for SAT") == (
+        pytest.approx(8 / 9)
+    )
+    assert token_f1("x b b", "b b c") == pytest.approx(2 / 3)  # multiset: two b's of three each
+    assert token_f1("a b b", "b b c") == pytest.approx(0.8)  # the article "a" is dropped first
+    assert token_f1("Nothing shared", "Graph networks") == 0.0
+    assert token_f1("", "") == 1.0 and token_f1("the", "Graph") == 0.0  # empty after normalising
+
+
+def test_chrf_equals_sacrebleu_sentence_chrf():
+    from sacrebleu import sentence_chrf
+
+    hyp, ref = "Graph networks for SAT solving", "Graph Neural Networks for SAT"
+    assert chrf(hyp, ref) == pytest.approx(sentence_chrf(hyp, [ref]).score / 100)
+    assert chrf(ref, ref) == pytest.approx(1.0)
+
+
+def test_title_is_scored_by_overlap_and_category_by_exact_match():
+    ref = _paper("cs.DS", "Faster Algorithms for Bin Packing")
+    score = score_item(
+        _paper("cs.LG", "Fast Algorithms for Bin Packing"), ref, PAPER_SCHEMA, PAPER_FIELDS,
+        PAPER_SCORING,
+    )  # fmt: skip
+    assert score.structural_ok
+    assert score.fields["primary_category"] is False
+    expected = token_f1("Fast Algorithms for Bin Packing", "Faster Algorithms for Bin Packing")
+    assert score.fields["title"] == pytest.approx(expected)
+    assert score.content == pytest.approx((0 + 0.8) / 2)  # 4 of 5 tokens shared both ways
+    exact = score_item(
+        _paper("cs.DS", "Fast Algorithms for Bin Packing"), ref, PAPER_SCHEMA, PAPER_FIELDS
+    )
+    assert exact.fields == {"primary_category": True, "title": False}  # default: exact match
+
+
+def test_overlap_fields_score_zero_when_missing_unparsable_or_not_text():
+    ref = _paper("cs.DS", "Bin Packing")
+    broken = score_item("not json", ref, PAPER_SCHEMA, PAPER_FIELDS, PAPER_SCORING)
+    assert broken.fields == {"primary_category": False, "title": 0.0}
+    numeric = score_item('{"primary_category": "cs.DS", "title": 7}', ref, PAPER_SCHEMA,
+                         PAPER_FIELDS, PAPER_SCORING)  # fmt: skip
+    assert numeric.fields["title"] == 0.0 and not numeric.structural_ok
+    missing = score_item('{"primary_category": "cs.DS"}', ref, PAPER_SCHEMA, PAPER_FIELDS,
+                         PAPER_SCORING)  # fmt: skip
+    assert missing.fields == {"primary_category": True, "title": 0.0}
+
+
+def test_unknown_scoring_is_refused():
+    with pytest.raises(ValueError, match="unknown field scoring"):
+        score_field("rouge", "a", "a")
+
+
+def test_summarise_averages_overlap_scores_and_records_the_scoring():
+    refs = [_paper("cs.DS", "Bin Packing Online"), _paper("cs.LG", "Graph Networks")]
+    outs = [_paper("cs.DS", "Online Bin Packing"), _paper("cs.DS", "Graph")]
+    scores = [
+        score_item(o, r, PAPER_SCHEMA, PAPER_FIELDS, PAPER_SCORING)
+        for o, r in zip(outs, refs, strict=True)
+    ]
+    m = summarise(scores, outs, refs, PAPER_SCHEMA, PAPER_FIELDS, confidence=0.95, n_boot=100,
+                  seed=0, scoring=PAPER_SCORING)  # fmt: skip
+    # titles: 1.0 (same words, other order) and 2/3 (P 1, R 1/2); categories: 1 and 0
+    assert m["fields"] == pytest.approx({"primary_category": 0.5, "title": (1 + 2 / 3) / 2})
+    assert m["content"] == pytest.approx(((1 + 1) / 2 + (0 + 2 / 3) / 2) / 2)
+    assert m["scoring"] == PAPER_SCORING
+    assert set(m["confusion"]) == {"primary_category"}  # no confusion matrix for free text

@@ -57,7 +57,7 @@ def test_render_refuses_a_target_outside_the_schema(prepare):
 
 def test_papers_categories_come_from_params(prepare):
     task = get_task(prepare, "papers")
-    assert task.fields == ("title", "primary_category")
+    assert task.fields == tuple(prepare.papers.answer_order)
     assert task.enums == {"primary_category": tuple(prepare.papers.categories)}
     assert task.schema["properties"]["primary_category"]["enum"] == list(prepare.papers.categories)
     assert task.parse_target('{"title": "A", "primary_category": "math.CO"}') is None
@@ -66,3 +66,78 @@ def test_papers_categories_come_from_params(prepare):
 def test_unknown_task_names_the_choices(prepare):
     with pytest.raises(ValueError, match="known tasks"):
         get_task(prepare, "summaries")
+
+
+def test_papers_answer_follows_the_configured_order(prepare):
+    first = get_task(
+        prepare.model_copy(
+            update={
+                "papers": prepare.papers.model_copy(
+                    update={"answer_order": ("primary_category", "title")}
+                )
+            }
+        ),
+        "papers",
+    )
+    text = first.render_target({"title": "T", "primary_category": "cs.DS"})
+    assert text == '{"primary_category": "cs.DS", "title": "T"}'
+    assert first.system_prompt.index("primary_category") < first.system_prompt.index('"title"')
+    last = get_task(
+        prepare.model_copy(
+            update={
+                "papers": prepare.papers.model_copy(
+                    update={"answer_order": ("title", "primary_category")}
+                )
+            }
+        ),
+        "papers",
+    )
+    assert last.render_target({"title": "T", "primary_category": "cs.DS"}).startswith('{"title"')
+
+
+def test_every_field_declares_its_scoring(prepare):
+    assert get_task(prepare, "triage").scoring == dict.fromkeys(
+        ("severity", "component", "reproducibility"), "exact"
+    )
+    assert get_task(prepare, "papers").scoring == {"title": "token_f1", "primary_category": "exact"}
+
+
+@pytest.mark.parametrize(
+    ("scoring", "match"),
+    [
+        ({"a": "exact"}, "declare how every field"),  # field b undeclared
+        ({"a": "exact", "b": "bleu"}, "unknown 'bleu'"),
+        ({"a": "token_f1", "b": "exact"}, "must be scored 'exact'"),  # enum scored by overlap
+    ],
+)
+def test_bad_scoring_declarations_are_refused(scoring, match):
+    from adapterflow.prepare.tasks import TaskDefinition
+
+    with pytest.raises(ValueError, match=match):
+        TaskDefinition(
+            name="x", source="arxiv", system_prompt="", fields=("a", "b"),
+            enums={"a": ("u", "v")}, max_input_tokens=10, build_input=str, scoring=scoring,
+        )  # fmt: skip
+
+
+def test_short_prompt_is_shorter_than_long(prepare):
+    long = prepare.model_copy(
+        update={
+            "triage": prepare.triage.model_copy(update={"prompt": "long"}),
+            "papers": prepare.papers.model_copy(update={"prompt": "long"}),
+        }
+    )
+    short = prepare.model_copy(
+        update={
+            "triage": prepare.triage.model_copy(update={"prompt": "short"}),
+            "papers": prepare.papers.model_copy(update={"prompt": "short"}),
+        }
+    )
+    for name in ("triage", "papers"):
+        short_text, long_text = (
+            get_task(short, name).system_prompt,
+            get_task(long, name).system_prompt,
+        )
+        assert len(short_text) < len(long_text)
+        for values in get_task(prepare, name).enums.values():  # both name every allowed value
+            assert all(v in short_text and v in long_text for v in values)

@@ -1,0 +1,82 @@
+"""`adapterflow summary`: the end of the main job says what happened per task, readably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from adapterflow.cli import app
+from adapterflow.io import write_json_atomic
+from adapterflow.params import load_params
+from adapterflow.paths import ProjectPaths
+from adapterflow.summary import build_summary
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metrics(task: str, content: float, fields: dict, scoring: dict) -> dict:
+    intervals = {"structural": [0.9, 1.0], "content": [content - 0.1, content + 0.1],
+                 "bleu": [0.8, 0.9]}  # fmt: skip
+    base = {"structural": 0.0, "content": 0.0, "bleu": 0.06, "fields": dict.fromkeys(fields, 0.0)}
+    return {"task": task, "n": 40, "structural": 0.975, "content": content, "bleu": 0.85,
+            "fields": fields, "scoring": scoring, "intervals": intervals,
+            "baseline": {**base, "cache": {"cached": True, "path": "m/b.json"}}}  # fmt: skip
+
+
+def _project(tmp_path: Path) -> tuple[ProjectPaths, object]:
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    paths = ProjectPaths(tmp_path)
+    reports = paths.reports
+    write_json_atomic(
+        reports / "metrics" / "triage.json",
+        _metrics("triage", 0.81, {"severity": 0.7, "component": 0.8, "reproducibility": 0.93},
+                 dict.fromkeys(("severity", "component", "reproducibility"), "exact")),
+    )  # fmt: skip
+    write_json_atomic(
+        reports / "metrics" / "papers.json",
+        _metrics("papers", 0.55, {"primary_category": 0.4, "title": 0.7},
+                 {"primary_category": "exact", "title": "token_f1"}),
+    )  # fmt: skip
+    write_json_atomic(reports / "gate" / "triage.json", {
+        "task": "triage", "passed": True, "promoted": True, "version": "v0001",
+        "champion_before": None, "reasons": ["pass: content 0.810 >= floor 0.70"]})  # fmt: skip
+    write_json_atomic(reports / "gate" / "papers.json", {
+        "task": "papers", "passed": False, "promoted": False, "version": "v0001",
+        "champion_before": None,
+        "reasons": ["pass: structural 0.975 >= floor 0.70",
+                    "FAIL: content 0.550 < floor 0.70"]})  # fmt: skip
+    write_json_atomic(reports / "train" / "triage" / "summary.json", {
+        "steps": 48, "train_tokens": 36000, "wall_s": 250.0, "tokens_per_s": 150.0,
+        "valid_loss": 0.2})  # fmt: skip
+    write_json_atomic(paths.registry / "registry.json", {"tasks": {
+        "triage": {"champion": "v0001", "history": [{"version": "v0001", "status": "champion"}]},
+        "papers": {"champion": None, "history": [{"version": "v0001", "status": "rejected"}]},
+    }})  # fmt: skip
+    return paths, load_params(paths.params)
+
+
+def test_summary_gives_metrics_gate_reasons_champion_and_next_step(tmp_path):
+    paths, params = _project(tmp_path)
+    text = build_summary(params, paths)
+    triage, papers = text.split("\n\n")
+    assert triage.startswith("== triage") and papers.startswith("== papers")
+    assert "content         0.810  [0.710, 0.910]      0.000  0.70  ok" in triage
+    assert "severity 0.700 (exact; zero-shot 0.000)" in triage
+    assert "gate: PASSED, promoted v0001" in triage and "champion: none -> v0001" in triage
+    assert "trained: 48 steps, 36,000 tokens in 4 min 10 s" in triage
+    assert "python -m adapterflow predict triage" in triage
+    assert "zero-shot answers reused" in triage
+    assert "content         0.550  [0.450, 0.650]      0.000  0.70  BELOW" in papers
+    assert "title 0.700 (token_f1" in papers
+    assert "gate: REFUSED, not promoted" in papers
+    assert "    FAIL: content 0.550 < floor 0.70" in papers  # every reason, verbatim
+    assert "champion: none -> none" in papers and "dvc exp run -S" in papers
+
+
+def test_summary_of_a_project_that_never_ran_says_so(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = CliRunner().invoke(app, ["--params", str(tmp_path / "params.yaml"), "summary"])
+    assert result.exit_code == 0, result.output
+    assert "not evaluated yet" in result.output and "gate: no decision yet" in result.output
+    assert "dvc repro promote@papers" in result.output
