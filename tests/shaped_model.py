@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+from transformers import Gemma3TextConfig
 
-from tests.tiny_model import build_tokenizer
+from tests.tiny_model import build_tokenizer, save_random_model
 
 GEMMA3_270M_VOCAB = 262_144
 
@@ -68,9 +67,4 @@ def build_shaped_model(
         bos_token_id=tokenizer.bos_token_id,
         tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = Gemma3ForCausalLM(config)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
+    return save_random_model(config, tokenizer, out_dir, seed)

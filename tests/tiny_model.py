@@ -64,6 +64,14 @@ def build_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         tie_word_embeddings=True,
     )
+    return save_random_model(config, tokenizer, out_dir, seed)
+
+
+def save_random_model(
+    config: Gemma3TextConfig, tokenizer: PreTrainedTokenizerFast, out_dir: Path, seed: int
+) -> Path:
+    """Initialise a Gemma 3 model from `config` with `seed` and save it with `tokenizer`, the way
+    the import stage saves the real one; returns `out_dir`."""
     torch.manual_seed(seed)
     model = Gemma3ForCausalLM(config)
     out_dir.mkdir(parents=True, exist_ok=True)
