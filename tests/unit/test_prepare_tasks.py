@@ -68,30 +68,18 @@ def test_unknown_task_names_the_choices(prepare):
         get_task(prepare, "summaries")
 
 
+def _papers_answering_in(prepare, order):
+    """The papers task with `prepare.papers.answer_order` set to `order`."""
+    papers = prepare.papers.model_copy(update={"answer_order": order})
+    return get_task(prepare.model_copy(update={"papers": papers}), "papers")
+
+
 def test_papers_answer_follows_the_configured_order(prepare):
-    first = get_task(
-        prepare.model_copy(
-            update={
-                "papers": prepare.papers.model_copy(
-                    update={"answer_order": ("primary_category", "title")}
-                )
-            }
-        ),
-        "papers",
-    )
+    first = _papers_answering_in(prepare, ("primary_category", "title"))
     text = first.render_target({"title": "T", "primary_category": "cs.DS"})
     assert text == '{"primary_category": "cs.DS", "title": "T"}'
     assert first.system_prompt.index("primary_category") < first.system_prompt.index('"title"')
-    last = get_task(
-        prepare.model_copy(
-            update={
-                "papers": prepare.papers.model_copy(
-                    update={"answer_order": ("title", "primary_category")}
-                )
-            }
-        ),
-        "papers",
-    )
+    last = _papers_answering_in(prepare, ("title", "primary_category"))
     assert last.render_target({"title": "T", "primary_category": "cs.DS"}).startswith('{"title"')
 
 
