@@ -189,10 +189,16 @@ def use_reference_4bit_kernels(model: Any) -> int:
     Returns:
         How many 4-bit layers were switched to the reference kernel.
     """
+    return set_avx512bf16_4bit_path(model, False)
+
+
+def set_avx512bf16_4bit_path(model: Any, enabled: bool) -> int:
+    """Allow (True) or forbid (False) bitsandbytes' AVX512-BF16 CPU path on every 4-bit layer;
+    returns how many layers were set. Only benchmarks/cpu_kernel_parity.py turns it on."""
     count = 0
     for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
+            module.support_avx512bf16_for_cpu = enabled
             count += 1
     return count
 

@@ -29,14 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapterflow.evaluate.generate import generate_one_by_one  # noqa: E402
-from adapterflow.modeling import load_base_model, load_tokenizer  # noqa: E402
+from adapterflow.modeling import (  # noqa: E402
+    load_base_model,
+    load_tokenizer,
+    set_avx512bf16_4bit_path,
+)
 from benchmarks.eval_throughput import _prompts  # noqa: E402
-
-
-def _set_packed_path(model, enabled: bool) -> None:
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = enabled
 
 
 def _timed(model, tokenizer, prompts, max_new_tokens):
@@ -64,7 +62,7 @@ def main() -> None:
     # Two loads: the packed path rewrites the weights in place, so it gets a model of its own.
     reference_model = load_base_model(args.model_dir, "qlora", torch.device("cpu"))
     packed_model = load_base_model(args.model_dir, "qlora", torch.device("cpu"))
-    _set_packed_path(packed_model, True)
+    set_avx512bf16_4bit_path(packed_model, True)
     generate_one_by_one(packed_model, tokenizer, prompts[:1], max_new_tokens=2)  # repack once
 
     reference, t_reference = _timed(reference_model, tokenizer, prompts, args.max_new_tokens)
