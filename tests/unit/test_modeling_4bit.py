@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from adapterflow.modeling import load_base_model, load_tokenizer
+from adapterflow.modeling import dequantized_4bit_weights, load_base_model, load_tokenizer
 from adapterflow.train.data import collate, encode
-from tests.unit.train_fixtures import example
+from adapterflow.train.lora import attach_lora
+from adapterflow.train.loss import completion_loss
+from tests.unit.train_fixtures import example, make_project
 
 CPU = torch.device("cpu")
 
@@ -49,3 +51,29 @@ def test_an_eval_pass_leaves_the_frozen_4bit_weights_as_loaded(tiny_model_dir):
         assert not getattr(layer.weight.quant_state, "packing_format_for_cpu", False), name
         assert torch.equal(layer.weight.data, weight), name
         assert torch.equal(layer.weight.quant_state.absmax, absmax), name
+
+
+def _loss_and_grads(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    loss_sum, n = completion_loss(model, batch)
+    (loss_sum / n).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+    return loss_sum.detach(), grads
+
+
+def test_training_on_one_dequantised_copy_gives_bitsandbytes_loss_and_gradients(
+    tmp_path, tiny_model_dir
+):
+    """train/loop.py dequantises the frozen base once per run: loss and gradients bit for bit."""
+    params, _ = make_project(tmp_path / "p", tiny_model_dir)
+    model = attach_lora(load_base_model(tiny_model_dir, "qlora", CPU), params.train)
+    model.train()
+    batch = _batch(tiny_model_dir)
+    loss, grads = _loss_and_grads(model, batch)
+    with dequantized_4bit_weights(model) as patched:
+        assert patched > 0
+        copy_loss, copy_grads = _loss_and_grads(model, batch)
+    assert grads.keys() == copy_grads.keys() and grads
+    assert torch.equal(copy_loss, loss)
+    for name, grad in grads.items():
+        assert torch.equal(copy_grads[name], grad), name
