@@ -136,6 +136,7 @@ def _flops(model, tokens: int, label_tokens: int) -> float:
 
 
 def worker_ours(args: argparse.Namespace) -> dict:
+    from adapterflow.modeling import dequantized_4bit_weights
     from adapterflow.train.loop import epoch_batches, make_batch, optimizer_step
 
     params, tokenizer, encoded, model = _setup(args)
@@ -144,23 +145,25 @@ def worker_ours(args: argparse.Namespace) -> dict:
     lengths = [len(e.input_ids) for e in encoded]
     batches = epoch_batches(params, lengths, 0)[: args.steps + args.warmup]
     times, tokens, labels, flops = [], 0, 0, 0.0
-    for i, idx in enumerate(batches):
-        micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
-        profiling = args.profile is not None and i == len(batches) - 1
-        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-        _sync()
-        start = time.perf_counter()
-        with profiler if profiling else contextlib.nullcontext():
-            _, count = optimizer_step(model, micro, optimizer, scaler, params.max_grad_norm)
-        _sync()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
-            real = sum(lengths[j] for j in idx)
-            tokens, labels = tokens + real, labels + count
-            flops += _flops(model, real, count)
-        if profiling:
-            table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
-            args.profile.write_text(table)
+    # As run_train does: the frozen 4-bit base is dequantised once, not in every step.
+    with dequantized_4bit_weights(model):
+        for i, idx in enumerate(batches):
+            micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
+            profiling = args.profile is not None and i == len(batches) - 1
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            _sync()
+            start = time.perf_counter()
+            with profiler if profiling else contextlib.nullcontext():
+                _, count = optimizer_step(model, micro, optimizer, scaler, params.max_grad_norm)
+            _sync()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+                real = sum(lengths[j] for j in idx)
+                tokens, labels = tokens + real, labels + count
+                flops += _flops(model, real, count)
+            if profiling:
+                table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+                args.profile.write_text(table)
     return {"step_s": times, "tokens": tokens, "label_tokens": labels, "useful_flops": flops}
 
 
