@@ -14,12 +14,14 @@ burst took, and how many of the burst's answers equal the exact modes' (the same
 The project: `--root` (one with a champion for `--task`), or by default a temporary project whose
 models/base links to this checkout's imported base (Gemma 3 270M) and whose champion is a freshly
 initialised, UNTRAINED LoRA adapter (r/alpha/targets from params.yaml; B = 0, so it answers like
-the zero-shot base, which rarely stops before `evaluate.max_new_tokens`: the slow case), registered
-as champion through the real registry. Speed does not depend on the adapter's weights; how many
-tokens each answer runs does.
+the zero-shot base), registered as champion through the real registry. Speed does not depend on the
+adapter's weights; how many tokens each answer runs does. The zero-shot base opens with prose,
+which the hopeless-answer stop (evaluate/constrain.py) ends after a token or two: then only the
+prefill is measured. `--constrained` decodes with the task's schema (`evaluate.constrained`), so
+every answer runs the whole JSON object (~20-25 tokens), as a trained adapter's does.
 
     nice -n 5 python benchmarks/serve_load.py --clients 16 --requests 16 --lone 1 --method qlora \
-        --threads 1 --max-new-tokens 24 --json /tmp/serve_load.json   # ~ a trained answer's length
+        --threads 1 --max-new-tokens 32 --constrained --json /tmp/serve_load.json
 """
 
 from __future__ import annotations
@@ -85,12 +87,14 @@ def demo_inputs(n: int) -> list[dict]:
     return [{"title": i["title"], "body": i.get("body") or ""} for i in issues[:n]]
 
 
-def start(paths: ProjectPaths, serve: dict, max_new_tokens: int | None):
+def start(paths: ProjectPaths, serve: dict, max_new_tokens: int | None, constrained: bool):
     """Start the API on a copy of the project's params with `serve` (and the answer cap) set."""
     data = yaml.safe_load(paths.params.read_text())
     data["serve"].update(serve)
     if max_new_tokens:
         data["evaluate"]["max_new_tokens"] = max_new_tokens
+    if constrained:
+        data["evaluate"]["constrained"] = True
     params = paths.root / f"params-{serve['max_batch_size']}-{serve['decode']}.yaml"
     params.write_text(yaml.safe_dump(data))
     proc, url, log = start_server(params)
@@ -153,6 +157,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="serve.num_threads (0 = all cores)")
     ap.add_argument("--window-ms", type=float, help="batched mode's serve.batch_window_ms")
     ap.add_argument("--max-new-tokens", type=int, help="evaluate.max_new_tokens (default: params)")
+    ap.add_argument(
+        "--constrained", action="store_true",
+        help="evaluate.constrained: true, so the untrained adapter's answers run the whole JSON "
+        "object as a trained one's do (else the hopeless-answer stop ends most after 1 token)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     loads = [Path("/proc/loadavg").read_text().strip()]
@@ -178,7 +187,7 @@ def main() -> None:
                 "max_batch_size": shipped.max_batch_size,
                 "batch_window_ms": shipped.batch_window_ms, **serve,
             }  # fmt: skip
-            proc, url = start(paths, serve, args.max_new_tokens)
+            proc, url = start(paths, serve, args.max_new_tokens, args.constrained)
             try:
                 results[name] = asyncio.run(
                     measure(url, args.task, inputs, args.clients, args.lone)
