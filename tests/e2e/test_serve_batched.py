@@ -43,7 +43,7 @@ def batched(tmp_path_factory, tiny_model_dir) -> Iterator[tuple[ProjectPaths, st
     record_champion(project, "triage", adapter, entry)
     proc, url, log = start_server(project.params)
     try:
-        wait_ready(proc, url, log)
+        wait_ready(proc, url, log, timeout_s=600)  # a loaded shared CI machine is slow to start
         yield project, url
     finally:
         stop_group(proc, grace_s=20)
