@@ -90,7 +90,7 @@ def test_the_batched_mode_is_reported(batched):
     assert schema["PredictResponse"]["properties"]["decode"]["enum"] == ["exact", "batched"]
 
 
-def test_batched_answers_beside_predict_are_well_formed(batched, burst, record_property):
+def test_batched_answers_beside_predict_are_well_formed(batched, burst, record_testsuite_property):
     project, _ = batched
     responses, _ = burst
     exact = run_predict(load_params(project.params), project, "triage", TEXTS)
@@ -99,4 +99,4 @@ def test_batched_answers_beside_predict_are_well_formed(batched, burst, record_p
     assert any(a["output"] for a in batched_answers)  # the tiny model does say something
     differing = sum(a["output"] != p.output for a, p in zip(batched_answers, exact, strict=True))
     # Measured, not asserted: a padded batch may flip a near tie (see the module docstring).
-    record_property("batched_answers_differing_from_exact", f"{differing}/{len(TEXTS)}")
+    record_testsuite_property("batched_answers_differing_from_exact", f"{differing}/{len(TEXTS)}")
