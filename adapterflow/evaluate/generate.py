@@ -158,7 +158,8 @@ def generate_left_padded(
     mask (B, L) with 0 on the padding; transformers derives the position ids from the mask, so a
     row's positions still start at 0), on the model's device, and decoded with the same greedy
     settings and stop tokens as `generate_answers`. A decode step then reads (or dequantises) the
-    weights once for all B rows: several times the throughput of one prompt at a time on the CPU.
+    weights once for all B rows (2.7x the throughput of one prompt at a time for 16 concurrent
+    requests on the busy 2-core CPU; prefill gains nothing, benchmarks/RESULTS.md "Serving").
     The price: a row's logits depend in the last bits on the batch's shape and padding (up to
     5e-5 on the real base, benchmarks/RESULTS.md "Batch invariance"), so where two tokens nearly
     tie an answer can differ from `generate_answers`' (and from `predict` and the gate). Used only
