@@ -80,7 +80,7 @@ def test_padded_rows_see_their_own_prompt_at_their_own_positions(loaded):
             logits_processor=lambda alone=alone: [alone],
         )
         # Padding masked and positions from 0: the same logits up to kernel rounding. Attending the
-        # pads instead (mask all ones) moved them by up to 2.8e-3 in a mutation check: 28x the bound.
+        # pads instead (mask all ones) moved them up to 2.8e-3 in a mutation check, 28x the bound.
         torch.testing.assert_close(batched[row], alone.first[0], atol=1e-4, rtol=1e-4)
     assert len(answers) == len(prompts) and all(isinstance(a, str) for a in answers)
 
