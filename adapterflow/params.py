@@ -307,6 +307,7 @@ class ServeParams(Section):
     max_inputs: int = Field(ge=1)
     batch_window_ms: float = Field(ge=0, le=1000)
     max_batch_size: int = Field(ge=1)
+    decode: Literal["exact", "batched"]
     poll_interval_s: float = Field(gt=0, le=60)
     num_threads: int = Field(ge=0)
 

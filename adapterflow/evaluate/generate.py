@@ -16,6 +16,10 @@ batching scheme that is bit-exact with these kernels, so evaluate, predict and s
 exactly the answer `predict` gives. It costs about 2x against one batch of 8 on the CPU; part of
 what batching bought (4-bit weights dequantised once per step for all rows) is won back by
 dequantising them once per call (`adapterflow.modeling.dequantized_4bit_weights`, bit-identical).
+
+The one exception is opt-in: `generate_left_padded` decodes a group of prompts in one left-padded
+`model.generate`, for the server's throughput mode (`serve.decode: batched`). Its answers can differ
+from `generate_answers`' in rare near ties (see its docstring); nothing the gate scores uses it.
 """
 
 from __future__ import annotations
@@ -136,6 +140,73 @@ def generate_answers(
             bar.update(1)
             logger.debug("generated %d/%d", done, len(prompts))
     return answers
+
+
+@torch.inference_mode()
+def generate_left_padded(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    logits_processor: Callable[[], Sequence[Any]] | None = None,
+) -> tuple[list[str], int]:
+    """Greedy answers for `prompts`, up to `batch_size` of them per left-padded `model.generate`.
+
+    Each call's prompts are padded on the left to the longest one (token ids (B, L), attention
+    mask (B, L) with 0 on the padding; transformers derives the position ids from the mask, so a
+    row's positions still start at 0), on the model's device, and decoded with the same greedy
+    settings and stop tokens as `generate_answers`. A decode step then reads (or dequantises) the
+    weights once for all B rows (2.7x the throughput of one prompt at a time for 16 concurrent
+    requests on the busy 2-core CPU; prefill gains nothing, benchmarks/RESULTS.md "Serving").
+    The price: a row's logits depend in the last bits on the batch's shape and padding (up to
+    5e-5 on the real base, benchmarks/RESULTS.md "Batch invariance"), so where two tokens nearly
+    tie an answer can differ from `generate_answers`' (and from `predict` and the gate). Used only
+    where that was chosen (`serve.decode: batched`).
+
+    Args:
+        model: a causal LM (or PeftModel) in eval mode, on any device.
+        tokenizer: its tokenizer.
+        prompts: rendered prompt texts (from `render_prompt`).
+        max_new_tokens: longest answer in tokens.
+        batch_size: most prompts per `generate` call (>= 1).
+        logits_processor: called once per `generate` call for fresh `LogitsProcessor`s; they see
+            `input_ids` of shape (B, L + generated tokens) and must treat rows independently
+            (`evaluate.constrain`'s do).
+
+    Returns:
+        (one answer per prompt, in order, cut and stripped as `generate_answers` does; the number
+        of `model.generate` calls made).
+
+    Raises:
+        ValueError: `batch_size` < 1.
+    """
+    from transformers import LogitsProcessorList
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    kwargs = greedy_kwargs(tokenizer, max_new_tokens)
+    stops, pad = set(kwargs["eos_token_id"]), kwargs["pad_token_id"]
+    device = input_device(model)
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    answers, calls = [], 0
+    with dequantized_4bit_weights(model):
+        for start in range(0, len(encoded), batch_size):
+            rows = encoded[start : start + batch_size]
+            width = max(map(len, rows))
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            processors = LogitsProcessorList(logits_processor() if logits_processor else [])
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask.to(device),
+                logits_processor=processors,
+                **kwargs,
+            )
+            answers += [cut_answer(tokenizer, row[width:], stops) for row in out]
+            calls += 1
+    return answers, calls
 
 
 @torch.inference_mode()

@@ -73,8 +73,8 @@ def run_serve(params: Params, paths: ProjectPaths, host: str, port: int) -> None
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     app = create_app(params, paths, url=url, token=token)
     logger.info(
-        "serving %s on %s%s", ", ".join(params.prepare.tasks), url,
-        " (bearer token required)" if token else "",
+        "serving %s on %s, decode %s%s", ", ".join(params.prepare.tasks), url,
+        params.serve.decode, " (bearer token required)" if token else "",
     )  # fmt: skip
     # log_config=None: keep the logging cli.py configured; the access log has no headers (token).
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)

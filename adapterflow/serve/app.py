@@ -2,7 +2,8 @@
 
 Routes (OpenAPI schema at /openapi.json; the Swagger/ReDoc pages are off: they pull JS from a CDN,
 blank offline, and the API answers JSON only):
-    POST /v1/tasks/{task}/predict   answers from the task's champion (batched with concurrent ones)
+    POST /v1/tasks/{task}/predict   answers from the task's champion (batched with concurrent ones;
+                                     `decode` says how: serve.decode, exact or batched)
     GET  /v1/tasks, /v1/tasks/{task} champion, metrics, gate decision and what is being served
     GET  /health                     liveness: the process answers
     GET  /ready                      readiness: the model is loaded and every champion is served
@@ -79,6 +80,7 @@ def task_info(pool: ModelPool, registry: dict[str, Any], task: str) -> schemas.T
         metrics=entry.get("metrics") if entry else None,
         gate=entry.get("gate") if entry else None,
         serving=serving(pool, pool.states[task]),
+        decode=pool.params.serve.decode,
     )
 
 
@@ -200,10 +202,13 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness: the process answers; also how many batches ran and the adapters held."""
+        """Liveness: the process answers; also the batches and generate calls run, the decode
+        mode and the adapters held."""
         return {
             "status": "ok",
             "batches": app.state.batcher.batches,
+            "generate_calls": pool.generate_calls,
+            "decode": serve.decode,
             "adapters": pool.adapter_names(),
         }
 
@@ -258,6 +263,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
             task=task,
             version=served.version,
             adapter_sha256=served.adapter_sha256,
+            decode=serve.decode,
             answers=[
                 schemas.Answer(output=a.output, parsed=a.parsed, valid=a.parsed is not None)
                 for a in answers

@@ -107,6 +107,7 @@ class ModelPool:
         self.states: dict[str, TaskState] = {t: TaskState() for t in self.definitions}
         self.method: str | None = None
         self.ready = False
+        self.generate_calls = 0  # model.generate calls made (for /health, tests and benchmarks)
         self._tokenizer: Any = None
         self._base: Any = None
         self._model: Any = None  # the PeftModel, once a first adapter is attached
@@ -214,9 +215,12 @@ class ModelPool:
     ) -> tuple[Served, list[list[Answer]]]:
         """Answer several requests' user turns together, with one version.
 
-        The group shares one adapter switch and one dequantisation of the 4-bit weights, but each
-        prompt is decoded alone (`generate_answers`), so an answer never depends on which other
-        requests shared its batch and equals what `predict` and the gate's evaluation give.
+        The group shares one adapter switch and one dequantisation of the 4-bit weights. With
+        `serve.decode: exact` each prompt is decoded alone (`generate_answers`), so an answer never
+        depends on which other requests shared its batch and equals what `predict` and the gate's
+        evaluation give. With `batched` the group is decoded in left-padded `generate` calls of up
+        to `serve.max_batch_size` prompts (`generate_left_padded`): faster under load, but a
+        near-tie answer can differ from predict's.
 
         Args:
             task: a task name from `prepare.tasks`.
@@ -229,7 +233,7 @@ class ModelPool:
             NotServedError: no champion is loaded for `task`.
         """
         from adapterflow.evaluate.constrain import answer_processors
-        from adapterflow.evaluate.generate import generate_answers
+        from adapterflow.evaluate.generate import generate_answers, generate_left_padded
         from adapterflow.predict import prompts_for
 
         served = self.check_served(task)
@@ -238,14 +242,22 @@ class ModelPool:
         _, prompts = prompts_for(self._tokenizer, definition, flat)
         self._model.set_adapter(served.adapter_name, inference_mode=True)
         ev = self.params.evaluate
-        outputs = generate_answers(
-            self._model,
-            self._tokenizer,
-            prompts,
-            max_new_tokens=ev.max_new_tokens,
+        decode = {
+            "max_new_tokens": ev.max_new_tokens,
             # The processors the gate decoded with (evaluate.constrained, hopeless-answer stop).
-            logits_processor=lambda: answer_processors(definition, self._tokenizer, ev.constrained),
-        )
+            "logits_processor": lambda: answer_processors(
+                definition, self._tokenizer, ev.constrained
+            ),
+        }
+        if self.params.serve.decode == "batched":
+            outputs, calls = generate_left_padded(
+                self._model, self._tokenizer, prompts,
+                batch_size=self.params.serve.max_batch_size, **decode,
+            )  # fmt: skip
+        else:
+            outputs = generate_answers(self._model, self._tokenizer, prompts, **decode)
+            calls = len(prompts)  # one generate per prompt
+        self.generate_calls += calls
         answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
         split, start = [], 0
         for group in groups:

@@ -7,9 +7,16 @@ paper tasks. `adapterflow.predict.item_text` turns each into the user turn.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+DECODE_DESCRIPTION = (
+    "how answers are decoded (serve.decode): exact = each input alone, identical to `predict` and "
+    "the gate; batched = concurrent inputs in one left-padded generate, faster under load, but in "
+    "rare near ties an answer can differ from predict's"
+)
+Decode = Literal["exact", "batched"]
 
 
 class _Body(BaseModel):
@@ -88,6 +95,7 @@ class PredictResponse(BaseModel):
     task: str
     version: str = Field(description="registry version that answered every input, e.g. v0003")
     adapter_sha256: str | None = Field(description="content hash of that adapter (registry)")
+    decode: Decode = Field(description=DECODE_DESCRIPTION)
     answers: list[Answer]
 
 
@@ -113,6 +121,7 @@ class TaskInfo(BaseModel):
     metrics: dict[str, Any] | None = Field(description="headline metrics recorded at promotion")
     gate: dict[str, Any] | None = Field(description="gate decision: passed and its reasons")
     serving: Serving
+    decode: Decode = Field(description=DECODE_DESCRIPTION)
 
 
 class Problem(BaseModel):

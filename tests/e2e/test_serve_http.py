@@ -94,6 +94,7 @@ def test_answers_match_predict(served):
     assert [a["output"] for a in body["answers"]] == [p.output for p in expected]
     assert [a["parsed"] for a in body["answers"]] == [p.parsed for p in expected]
     assert [a["valid"] for a in body["answers"]] == [p.parsed is not None for p in expected]
+    assert body["decode"] == "exact"  # the shipped mode, and it says so
     one = predict(url, "triage", [{"text": TEXTS[1]}]).json()
     assert one["answers"][0]["output"] == expected[1].output
 
@@ -106,6 +107,7 @@ def test_tasks_health_ready_and_schema(served):
     entry = champion_entry(project.registry, "triage")
     assert triage["champion"]["version"] == entry["version"] == triage["serving"]["version"]
     assert triage["serving"]["state"] == "serving"
+    assert {t["decode"] for t in tasks.values()} == {triage["decode"]} == {"exact"}
     assert triage["metrics"]["structural"] == entry["metrics"]["structural"]
     assert triage["gate"]["passed"] is True and triage["gate"]["reasons"]
     assert tasks["papers"]["champion"] is None
@@ -170,11 +172,12 @@ def test_concurrent_requests_share_a_batch_and_still_match_predict(served):
                 for t in texts
             ))  # fmt: skip
 
-    before = httpx.get(f"{url}/health", timeout=10).json()["batches"]
+    before = httpx.get(f"{url}/health", timeout=10).json()
     responses = asyncio.run(burst())
-    batches = httpx.get(f"{url}/health", timeout=10).json()["batches"] - before
+    after = httpx.get(f"{url}/health", timeout=10).json()
     assert all(r.status_code == 200 for r in responses)
-    assert batches < len(texts)  # grouped: fewer generate calls than requests
+    assert after["batches"] - before["batches"] < len(texts)  # grouped: fewer model-thread calls
+    assert after["generate_calls"] - before["generate_calls"] == len(texts)  # each decoded alone
     expected = run_predict(load_params(project.params), project, "triage", texts)
     assert [r.json()["answers"][0]["output"] for r in responses] == [p.output for p in expected]
 

@@ -48,3 +48,10 @@ def test_beyond_loopback_the_token_comes_from_the_named_variable(tmp_path, monke
     monkeypatch.setenv("MY_API_TOKEN", "t0ken")
     assert bearer_token(params, "0.0.0.0") == "t0ken"
     assert bearer_token(params, "::1") is None
+
+
+def test_serving_decodes_exactly_unless_batched_is_chosen(shipped_params, tmp_path):
+    assert shipped_params.serve.decode == "exact"  # answers equal predict's by default
+    assert _params(tmp_path, decode="batched").serve.decode == "batched"
+    with pytest.raises(ParamsError, match="serve.decode: Input should be 'exact' or 'batched'"):
+        _params(tmp_path, decode="fast")
