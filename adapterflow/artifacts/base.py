@@ -1,11 +1,12 @@
 """Typed files: the base model every stage's JSON file derives from, and the errors reading raises.
 
-A JSON file model (`Artifact`) carries a schema `version`, reads itself with `read(path)` and
+A JSON file model (`Artifact`) carries a `schema_version`, reads itself with `read(path)` and
 writes itself atomically with `write(path)` (temp file + rename, adapterflow.io). A line-per-row
 file (JSON Lines) has no header to carry a version: its rows are `Row` models, read and written
 with `read_rows` / `write_rows`, and a line that does not fit its model fails naming the line.
-Files written before versions were recorded have no `version` key: they are the current format,
-version 1. Not meant to be run; `python -m pytest tests/unit/test_artifacts.py` checks it.
+Files written before versions were recorded have no `schema_version` key: they are the current
+format, version 1. (Not `version`: the gate report and the registry use that key for an adapter's
+registry version.) Not meant to be run; `python -m pytest tests/unit/test_artifacts.py` checks it.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _problem(err: ValidationError) -> str:
 
 
 class Artifact(BaseModel):
-    """Base of every JSON file model: frozen, unknown keys rejected, a schema `version`.
+    """Base of every JSON file model: frozen, unknown keys rejected, a `schema_version`.
 
     Subclasses set `WRITER` (the stage, or the command, that writes the file) and, when the format
     changes, raise `SCHEMA_VERSION` (and `OLDEST_READABLE` when older files no longer fit).
@@ -79,14 +80,14 @@ class Artifact(BaseModel):
     OLDEST_READABLE: ClassVar[int] = 1
     WRITER: ClassVar[str] = ""
 
-    version: int = 1
+    schema_version: int = 1
 
     @classmethod
     def parse(cls, path: Path, obj: Any) -> Self:
         """Validate an object read from `path` (the path only names the file in errors).
 
         Raises:
-            ArtifactVersionError: its `version` is outside OLDEST_READABLE..SCHEMA_VERSION.
+            ArtifactVersionError: its `schema_version` is outside OLDEST_READABLE..SCHEMA_VERSION.
             ArtifactCorruptError: it is not a JSON object or does not fit the model.
         """
         if not isinstance(obj, dict):
@@ -94,7 +95,9 @@ class Artifact(BaseModel):
             raise ArtifactCorruptError(
                 path, f"is malformed: expected a JSON object, got {got}", cls.WRITER
             )
-        found = obj.get("version", 1)  # files from before versions were recorded are version 1
+        found = obj.get(
+            "schema_version", 1
+        )  # files from before versions were recorded are version 1
         if not isinstance(found, int) or not cls.OLDEST_READABLE <= found <= cls.SCHEMA_VERSION:
             readable = f"{cls.OLDEST_READABLE}..{cls.SCHEMA_VERSION}"
             raise ArtifactVersionError(
@@ -133,8 +136,11 @@ class Artifact(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """The file's JSON object: keys set at creation only (optional keys a writer left out stay
-        out, so the bytes match files from before this layer), with the current `version`."""
-        return {**self.model_dump(mode="json", exclude_unset=True), "version": self.SCHEMA_VERSION}
+        out, so the bytes match files from before this layer), with the current `schema_version`."""
+        return {
+            **self.model_dump(mode="json", exclude_unset=True),
+            "schema_version": self.SCHEMA_VERSION,
+        }
 
     def write(self, path: Path) -> None:
         """Write the file atomically as key-sorted, indented JSON (adapterflow.io)."""
