@@ -44,9 +44,7 @@ def test_example_without_json_answer_is_reported(facts):
     good = json.loads(path.read_text().splitlines()[0])
     good["messages"][-1]["content"] = "high"
     path.write_text(json.dumps(good) + "\n")
-    with pytest.raises(
-        ArtifactError, match=r"valid.jsonl is malformed: line 1: the assistant"
-    ):
+    with pytest.raises(ArtifactError, match=r"valid.jsonl is malformed: line 1: the assistant"):
         processed_labels(facts.root, "triage")
 
 
