@@ -111,7 +111,7 @@ def test_offline_seeds_only_the_configured_sources_and_again_is_a_no_op(demo_pro
     }
     report = read_json(demo_project.report_dir("scrape") / "summary.json")
     assert (
-        set(report) == {"version", "finished_at", "offline", "sources", "failed"}
+        set(report) == {"schema_version", "finished_at", "offline", "sources", "failed"}
         and report["offline"]
     )
     assert report["failed"] == {}
