@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from adapterflow.artifacts.evaluation import GATE_METRICS  # what a floor can be set for
+
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 CATEGORY_PATTERN = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 
@@ -110,7 +112,6 @@ class EvaluateParams(Section):
 
 
 # --------------------------------------------------------------------------------------- promote
-GATE_METRICS = ("structural", "content", "bleu")
 
 
 class PromoteParams(Section):

@@ -17,26 +17,15 @@ import tempfile
 from pathlib import Path
 
 from filelock import FileLock
-from pydantic import BaseModel, ConfigDict
 
-from adapterflow.io import read_jsonl, write_bytes_atomic
+from adapterflow.artifacts import RunRecord, read_rows
+from adapterflow.io import write_bytes_atomic
+from adapterflow.paths import ProjectPaths
 
 logger = logging.getLogger(__name__)
 
-RUNS_FILE = Path("reports") / "runs.jsonl"  # relative to the project root
-
-
-class RunRecord(BaseModel):
-    """One finished flow run (times are ISO 8601 with a UTC offset)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    flow: str
-    run_id: str
-    state: str  # Prefect's final state name: Completed, Failed, Cancelled, Crashed
-    started_at: str | None  # None when the run never started (e.g. cancelled while scheduled)
-    finished_at: str
-    message: str
+RUNS_FILE = ProjectPaths(Path()).runs_log  # relative to the project root
+__all__ = ["RUNS_FILE", "RunRecord", "append_run", "read_runs"]
 
 
 def append_run(root: Path, record: RunRecord) -> Path:
@@ -69,4 +58,4 @@ def read_runs(root: Path = Path(".")) -> list[RunRecord]:
     path = root / RUNS_FILE
     if not path.exists():
         return []
-    return [RunRecord.model_validate(row) for row in read_jsonl(path)]
+    return read_rows(RunRecord, path)

@@ -9,19 +9,10 @@ only (no model, no DVC), so it answers in a second; runs/pipeline.sh prints it l
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from adapterflow.io import read_json
+from adapterflow.artifacts import GATE_METRICS, GateReport, Metrics, TrainSummary
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
-
-METRICS = ("structural", "content", "bleu")
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    return read_json(path) if path.is_file() else None
 
 
 def _duration(seconds: float | None) -> str:
@@ -31,36 +22,31 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def _metric_lines(metrics: dict[str, Any], floors: dict[str, float]) -> list[str]:
-    base = metrics.get("baseline") or {}
+def _metric_lines(metrics: Metrics, floors: dict[str, float]) -> list[str]:
+    base = metrics.baseline
     lines = [f"  {'metric':<11} {'candidate':>9}  {'95% interval':<15} {'zero-shot':>9}  floor"]
-    for name in METRICS:
-        lo, hi = metrics["intervals"][name]
+    for name in GATE_METRICS:
+        value, (lo, hi) = getattr(metrics, name), metrics.intervals[name]
         floor = floors.get(name)
-        mark = "" if floor is None else ("  ok" if metrics[name] >= floor else "  BELOW")
+        mark = "" if floor is None else ("  ok" if value >= floor else "  BELOW")
         lines.append(
-            f"  {name:<11} {metrics[name]:>9.3f}  [{lo:.3f}, {hi:.3f}]  {base.get(name, 0.0):>9.3f}"
+            f"  {name:<11} {value:>9.3f}  [{lo:.3f}, {hi:.3f}]  {getattr(base, name):>9.3f}"
             f"  {'-' if floor is None else f'{floor:.2f}'}{mark}"
         )
-    scoring = metrics.get("scoring") or {}
-    fields = metrics.get("fields") or {}
-    base_fields = base.get("fields") or {}
     per_field = ", ".join(
-        f"{f} {v:.3f} ({scoring.get(f, 'exact')}; zero-shot {base_fields.get(f, 0.0):.3f})"
-        for f, v in fields.items()
+        f"{f} {v:.3f} ({metrics.scoring.get(f, 'exact')}; zero-shot {base.fields.get(f, 0.0):.3f})"
+        for f, v in metrics.fields.items()
     )
     lines.append(f"  per field: {per_field}")
-    if (base.get("cache") or {}).get("cached"):
-        lines.append(
-            f"  zero-shot answers reused from {base['cache']['path']} (same model, same test)"
-        )
+    if base.cache is not None and base.cache.cached:
+        lines.append(f"  zero-shot answers reused from {base.cache.path} (same model, same test)")
     return lines
 
 
-def _next_command(task: str, gate: dict[str, Any] | None, champion: str | None) -> str:
+def _next_command(task: str, gate: GateReport | None, champion: str | None) -> str:
     if gate is None:
         return f"dvc repro promote@{task}   # the gate has not decided yet"
-    if gate.get("promoted") or champion:
+    if gate.promoted or champion:
         return (
             f'python -m adapterflow predict {task} --text "..."   # or: python -m adapterflow '
             "serve; bash runs/dashboard.sh"
@@ -72,33 +58,38 @@ def _next_command(task: str, gate: dict[str, Any] | None, champion: str | None) 
 
 
 def task_summary(params: Params, paths: ProjectPaths, task: str) -> list[str]:
-    """The summary lines of one task (see the module docstring); never raises for missing files."""
-    reports = paths.reports
-    metrics = _read(reports / "metrics" / f"{task}.json")
-    gate = _read(reports / "gate" / f"{task}.json")
-    train = _read(reports / "train" / task / "summary.json")
+    """The summary lines of one task (see the module docstring).
+
+    Raises:
+        ArtifactError: a report exists but is malformed or of another version (missing ones are
+            reported as not written yet).
+    """
+    metrics = Metrics.read_if_exists(paths.metrics(task))
+    gate = GateReport.read_if_exists(paths.gate(task))
+    train = TrainSummary.read_if_exists(paths.train_summary(task))
     champion = registry.champion_entry(paths.registry, task)
     lines = [f"== {task} " + "=" * max(0, 60 - len(task))]
     if train is not None:
         lines.append(
-            f"  trained: {train['steps']} steps, {train['train_tokens']:,} tokens in "
-            f"{_duration(train.get('wall_s'))} ({train['tokens_per_s']:.0f} tokens/s), "
-            f"valid loss {train.get('valid_loss')}"
+            f"  trained: {train.steps} steps, {train.train_tokens:,} tokens in "
+            f"{_duration(train.wall_s)} ({train.tokens_per_s:.0f} tokens/s), "
+            f"valid loss {train.valid_loss}"
         )
     if metrics is None:
-        lines.append(f"  not evaluated yet (reports/metrics/{task}.json is missing)")
+        shown = paths.metrics(task).relative_to(paths.root)
+        lines.append(f"  not evaluated yet ({shown} is missing)")
     else:
-        lines.append(f"  evaluated on {metrics['n']} held-out test items")
+        lines.append(f"  evaluated on {metrics.n} held-out test items")
         lines += _metric_lines(metrics, params.promote.floors_for(task))
     if gate is None:
         lines.append("  gate: no decision yet (the promote stage has not run)")
     else:
-        verdict = "PASSED" if gate["passed"] else "REFUSED"
-        action = f"promoted {gate['version']}" if gate["promoted"] else "not promoted"
+        verdict = "PASSED" if gate.passed else "REFUSED"
+        action = f"promoted {gate.version}" if gate.promoted else "not promoted"
         lines.append(f"  gate: {verdict}, {action}")
-        lines += [f"    {reason}" for reason in gate["reasons"]]
+        lines += [f"    {reason}" for reason in gate.reasons]
         after = champion["version"] if champion else None
-        lines.append(f"  champion: {gate.get('champion_before') or 'none'} -> {after or 'none'}")
+        lines.append(f"  champion: {gate.champion_before or 'none'} -> {after or 'none'}")
     lines.append(f"  next: {_next_command(task, gate, champion and champion['version'])}")
     return lines
 

@@ -1,9 +1,10 @@
 """The data side for the dashboard: scrape freshness, raw/processed volumes, labels, validation.
 
-Plain functions of the project root over data/raw/, data/processed/, reports/scrape/,
-reports/prepare/ and reports/validate/ (formats in docs/ARTIFACTS.md and docs/TASKS.md). Missing
-files give None or empty frames; malformed ones raise `ArtifactError`. Scraped text is only ever
-counted here, never rendered. Called through the cached loaders in dashboard/data.py.
+Plain functions of the project root over data/raw/, data/processed/ and the scrape, prepare and
+validate reports, read through the core's typed files (adapterflow.artifacts; formats in
+docs/ARTIFACTS.md and docs/TASKS.md). Missing files give None or empty frames; malformed ones
+raise `ArtifactError`. Scraped text is only ever counted here, never rendered. Called through the
+cached loaders in dashboard/data.py.
 """
 
 from __future__ import annotations
@@ -14,35 +15,56 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.files import ArtifactError, read_json, read_jsonl, require
+from adapterflow.artifacts import (
+    RAW_RECORDS,
+    ArtifactCorruptError,
+    ArtifactMissingError,
+    ChatExample,
+    PrepareReport,
+    ScrapeSummary,
+    ValidationReport,
+    read_rows,
+)
+from adapterflow.paths import ProjectPaths
+from dashboard.files import layout
 
 SPLITS = ("train", "valid", "test")
+_CREATED = {"github": "created_at", "arxiv": "published"}  # when an item appeared upstream
 
 
-def load_scrape_summary(root: Path) -> dict[str, Any] | None:
+def load_scrape_summary(root: Path) -> ScrapeSummary | None:
     """`reports/scrape/summary.json`: when the last scrape finished and what each source gave."""
-    path = root / "reports" / "scrape" / "summary.json"
-    summary = read_json(root, path)
-    if summary is not None:
-        require(root, path, summary, {"finished_at": str, "sources": list})
-    return summary
+    return ScrapeSummary.read_if_exists(layout(root).scrape_summary)
 
 
 def load_state(root: Path) -> pd.DataFrame:
     """`data/raw/state.json` cursors, flattened to (cursor, value) rows; empty when absent."""
-    state = read_json(root, root / "data" / "raw" / "state.json")
-    rows = [{"cursor": key, "value": _short(value)} for key, value in _flatten(state or {}, "")]
+    path = layout(root).raw_state
+    state = {}
+    if path.is_file():
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problem = f"is malformed: not valid JSON ({exc})"
+            raise ArtifactCorruptError(path, problem, "scrape") from None
+    rows = [{"cursor": key, "value": _short(value)} for key, value in _flatten(state, "")]
     return pd.DataFrame.from_records(rows, columns=["cursor", "value"])
+
+
+def _stores(paths: ProjectPaths, kind: str) -> list[tuple[str, Path]]:
+    """(source name, store file) of every raw store of `kind`, in file name order."""
+    folder = paths.raw_github if kind == "github" else paths.raw_arxiv
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return [(f.stem.replace("__", "/", 1) if kind == "github" else f.stem, f) for f in files]
 
 
 def raw_counts(root: Path) -> pd.DataFrame:
     """Items per raw store file: columns kind (github/arxiv), source, items."""
     rows = []
-    for kind in ("github", "arxiv"):
-        for path in sorted((root / "data" / "raw" / kind).glob("*.jsonl")):
+    for kind in RAW_RECORDS:
+        for source, path in _stores(layout(root), kind):
             with path.open(encoding="utf-8") as handle:
                 items = sum(1 for line in handle if line.strip())
-            source = path.stem.replace("__", "/", 1) if kind == "github" else path.stem
             rows.append({"kind": kind, "source": source, "items": items})
     return pd.DataFrame.from_records(rows, columns=["kind", "source", "items"])
 
@@ -50,10 +72,10 @@ def raw_counts(root: Path) -> pd.DataFrame:
 def raw_volume(root: Path) -> pd.DataFrame:
     """Raw items per source and ISO week of creation (issues' created_at, papers' published)."""
     rows = []
-    for kind, stamp in (("github", "created_at"), ("arxiv", "published")):
-        for path in sorted((root / "data" / "raw" / kind).glob("*.jsonl")):
-            source = path.stem.replace("__", "/", 1) if kind == "github" else path.stem
-            rows += [{"source": source, "at": r.get(stamp)} for r in read_jsonl(root, path) or []]
+    for kind, model in RAW_RECORDS.items():
+        for source, path in _stores(layout(root), kind):
+            stamp = _CREATED[kind]
+            rows += [{"source": source, "at": getattr(r, stamp)} for r in read_rows(model, path)]
     frame = pd.DataFrame.from_records(rows, columns=["source", "at"])
     frame["at"] = pd.to_datetime(frame["at"], utc=True, errors="coerce", format="ISO8601")
     frame = frame.dropna(subset=["at"])
@@ -63,17 +85,13 @@ def raw_volume(root: Path) -> pd.DataFrame:
     )
 
 
-def load_prepare_summary(root: Path) -> dict[str, Any] | None:
+def load_prepare_summary(root: Path) -> PrepareReport | None:
     """`reports/prepare/summary.json` (splits, sources, labels, provenance per task)."""
-    path = root / "reports" / "prepare" / "summary.json"
-    summary = read_json(root, path)
-    if summary is not None:
-        require(root, path, summary, {"tasks": dict})
-    return summary
+    return PrepareReport.read_if_exists(layout(root).prepare_report)
 
 
 def processed_tasks(root: Path) -> list[str]:
-    folder = root / "data" / "processed"
+    folder = layout(root).processed
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
@@ -85,20 +103,21 @@ def processed_labels(root: Path, task: str) -> pd.DataFrame:
     """
     rows = []
     for split in SPLITS:
-        path = root / "data" / "processed" / task / f"{split}.jsonl"
-        for number, example in enumerate(read_jsonl(root, path) or [], start=1):
-            meta = example.get("meta") if isinstance(example.get("meta"), dict) else {}
-            target = _assistant_target(root, path, number, example)
-            provenance = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
-            for field, value in target.items():
-                kind = str(provenance.get(field, "unrecorded")).split(":", 1)[0]
+        path = layout(root).task_split(task, split)
+        try:
+            examples = read_rows(ChatExample, path)
+        except ArtifactMissingError:
+            continue
+        for number, example in enumerate(examples, start=1):
+            provenance = example.meta.provenance or {}
+            for field, value in _assistant_target(path, number, example).items():
                 rows.append(
                     {
                         "split": split,
-                        "source": str(meta.get("source", "unknown")),
+                        "source": example.meta.source,
                         "field": field,
                         "value": _short(value),
-                        "provenance": kind,
+                        "provenance": provenance.get(field, "unrecorded").split(":", 1)[0],
                     }
                 )
     return pd.DataFrame.from_records(
@@ -106,26 +125,20 @@ def processed_labels(root: Path, task: str) -> pd.DataFrame:
     )
 
 
-def load_validation(root: Path) -> list[dict[str, Any]]:
+def load_validation(root: Path) -> list[ValidationReport]:
     """Every `reports/validate/<dataset>.json` except summary.json, sorted by dataset name."""
-    reports = []
-    for path in sorted((root / "reports" / "validate").glob("*.json")):
-        if path.name == "summary.json":
-            continue
-        report = read_json(root, path)
-        require(root, path, report, {"success": bool, "groups": dict, "expectations": list})
-        report.setdefault("dataset", path.stem)
-        reports.append(report)
-    return reports
+    paths = layout(root)
+    folder = paths.report_dir("validate")
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [ValidationReport.read(p) for p in files if p != paths.validation_summary]
 
 
-def validation_groups(reports: list[dict[str, Any]]) -> pd.DataFrame:
+def validation_groups(reports: list[ValidationReport]) -> pd.DataFrame:
     """One row per (dataset, expectation group) with its success, score and failure count."""
     rows = [
-        {"dataset": r["dataset"], "group": name, **{k: g.get(k) for k in _GROUP_KEYS}}
+        {"dataset": r.dataset, "group": name, **g.model_dump()}
         for r in reports
-        for name, g in r["groups"].items()
-        if isinstance(g, dict)
+        for name, g in r.groups.items()
     ]
     return pd.DataFrame.from_records(rows, columns=["dataset", "group", *_GROUP_KEYS])
 
@@ -133,42 +146,38 @@ def validation_groups(reports: list[dict[str, Any]]) -> pd.DataFrame:
 _GROUP_KEYS = ("success", "score", "evaluated", "failed")
 
 
-def failed_expectations(reports: list[dict[str, Any]]) -> pd.DataFrame:
+def failed_expectations(reports: list[ValidationReport]) -> pd.DataFrame:
     """The expectations that failed, with a short sample of the unexpected values (as text)."""
     rows = [
         {
-            "dataset": r["dataset"],
-            "group": e.get("group"),
-            "expectation": e.get("name"),
-            "description": e.get("description"),
-            "column": e.get("column"),
-            "observed": _short(e.get("observed_value")),
-            "unexpected": e.get("unexpected_count"),
-            "of": e.get("element_count"),
-            "sample": _short(e.get("unexpected_sample", [])),
+            "dataset": r.dataset,
+            "group": e.group,
+            "expectation": e.name,
+            "description": e.description,
+            "column": e.column,
+            "observed": _short(e.observed_value),
+            "unexpected": e.unexpected_count,
+            "of": e.element_count,
+            "sample": _short(e.unexpected_sample),
         }
         for r in reports
-        for e in r["expectations"]
-        if isinstance(e, dict) and not e.get("success", False)
+        for e in r.expectations
+        if not e.success
     ]
     cols = ["dataset", "group", "expectation", "description", "column", "observed"]
     cols += ["unexpected", "of", "sample"]
     return pd.DataFrame.from_records(rows, columns=cols)
 
 
-def _assistant_target(root: Path, path: Path, number: int, example: dict) -> dict[str, Any]:
-    messages = example.get("messages")
-    answer = next(
-        (m.get("content") for m in reversed(messages or []) if m.get("role") == "assistant"), None
-    )
-    if answer is None:
-        raise ArtifactError(root, path, f"line {number} has no assistant message")
+def _assistant_target(path: Path, number: int, example: ChatExample) -> dict[str, Any]:
+    """The example's answer, which prepare writes as one JSON object."""
     try:
-        target = json.loads(answer)
-    except (json.JSONDecodeError, TypeError):
-        raise ArtifactError(root, path, f"line {number}: assistant content is not JSON") from None
+        target = json.loads(example.turn("assistant") or "")
+    except json.JSONDecodeError:
+        target = None
     if not isinstance(target, dict):
-        raise ArtifactError(root, path, f"line {number}: assistant content is not a JSON object")
+        problem = f"is malformed: line {number}: the assistant turn is not a JSON object"
+        raise ArtifactCorruptError(path, problem, "prepare")
     return target
 
 

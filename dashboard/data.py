@@ -5,7 +5,8 @@ dashboard/corpus.py (scrape, raw/processed data, validation) and dashboard/exper
 (`dvc exp show`); they take the project root and are unit-tested without Streamlit. The loaders
 here take the root as a string (a hashable cache key, so two projects never share entries) and
 expire after a short TTL so a running pipeline shows up without restarting the app; the sidebar's
-Refresh button clears them at once. A malformed file raises `ArtifactError` (never cached).
+Refresh button clears them at once. A malformed file raises `ArtifactError`, a broken params.yaml
+`ParamsError` (never cached).
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from adapterflow.artifacts import (
+    ArtifactError,
+    GateReport,
+    Metrics,
+    PrepareReport,
+    ScrapeSummary,
+    TrainSummary,
+    ValidationReport,
+)
+from adapterflow.params import ParamsError
 from dashboard import corpus, experiments, reports, serving
-from dashboard.files import ArtifactError, project_root
+from dashboard.files import layout, project_root
 
-__all__ = ["SPLITS", "ArtifactError", "project_root", "tasks", "has_any_results"]
+__all__ = ["SPLITS", "ArtifactError", "ParamsError", "project_root", "tasks", "has_any_results"]
 SPLITS = corpus.SPLITS
 
 REPORT_TTL_S = 30  # reports change once per pipeline stage; 30 s keeps a live run visible
@@ -30,13 +41,13 @@ API_TTL_S = 5  # API status files are heartbeats: a started or stopped server sh
 
 def tasks(root: str) -> list[str]:
     """Task names known anywhere in the project: registry, metrics, gate, train, processed data."""
-    base = Path(root)
+    paths = layout(Path(root))
     found = set(load_registry(root))
     for folder, pattern in (("metrics", "*.json"), ("gate", "*.json"), ("predictions", "*.jsonl")):
-        found |= {p.stem for p in (base / "reports" / folder).glob(pattern)}
-    train = base / "reports" / "train"
+        found |= {p.stem for p in paths.report_dir(folder).glob(pattern)}
+    train = paths.report_dir("train")
     found |= {p.name for p in train.iterdir() if p.is_dir()} if train.is_dir() else set()
-    found |= set(corpus.processed_tasks(base))
+    found |= set(corpus.processed_tasks(paths.root))
     return sorted(found)
 
 
@@ -47,7 +58,7 @@ def default_task(root: str, names: list[str]) -> int:
 
     def rank(task: str) -> tuple[bool, bool, bool]:
         entry = registry.get(task) or {"champion": None, "history": []}
-        evaluated = (Path(root) / "reports" / "metrics" / f"{task}.json").is_file()
+        evaluated = layout(Path(root)).metrics(task).is_file()
         return (entry["champion"] is not None, bool(entry["history"]), evaluated)
 
     best = max(names, key=rank)  # max keeps the first of equals: alphabetical order breaks ties
@@ -56,8 +67,8 @@ def default_task(root: str, names: list[str]) -> int:
 
 def has_any_results(root: str) -> bool:
     """True once any stage has written a report or the registry exists."""
-    base = Path(root)
-    reports_written = (base / "reports").is_dir() and any((base / "reports").iterdir())
+    folder = layout(Path(root)).reports
+    reports_written = folder.is_dir() and any(folder.iterdir())
     return reports_written or bool(load_registry(root))
 
 
@@ -68,12 +79,12 @@ def load_registry(root: str) -> dict[str, Any]:
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_metrics(root: str, task: str) -> dict[str, Any] | None:
+def load_metrics(root: str, task: str) -> Metrics | None:
     return reports.load_metrics(Path(root), task)
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_gate(root: str, task: str) -> dict[str, Any] | None:
+def load_gate(root: str, task: str) -> GateReport | None:
     return reports.load_gate(Path(root), task)
 
 
@@ -88,7 +99,7 @@ def load_runs(root: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_train_summary(root: str, task: str) -> dict[str, Any] | None:
+def load_train_summary(root: str, task: str) -> TrainSummary | None:
     return reports.load_train_summary(Path(root), task)
 
 
@@ -117,13 +128,13 @@ def champion_entry(root: str, task: str) -> dict[str, Any] | None:
 
 def task_state(root: str, task: str) -> reports.TaskState:
     """Where `task` stands (no run / in progress / refused by the gate / has a champion)."""
-    base = Path(root) / "reports"
+    paths = layout(Path(root))
     history = (load_registry(root).get(task) or {}).get("history") or []
     return reports.task_state(
         champion_entry(root, task),
         load_gate(root, task),
-        evaluated=(base / "metrics" / f"{task}.json").is_file(),
-        trained=(base / "train" / task / "summary.json").is_file(),
+        evaluated=paths.metrics(task).is_file(),
+        trained=paths.train_summary(task).is_file(),
         task=task,
         last_entry=history[-1] if history else None,
     )
@@ -131,7 +142,7 @@ def task_state(root: str, task: str) -> reports.TaskState:
 
 # ------------------------------------------------------------------------------- data quality
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_scrape_summary(root: str) -> dict[str, Any] | None:
+def load_scrape_summary(root: str) -> ScrapeSummary | None:
     return corpus.load_scrape_summary(Path(root))
 
 
@@ -141,12 +152,12 @@ def load_state(root: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_prepare_summary(root: str) -> dict[str, Any] | None:
+def load_prepare_summary(root: str) -> PrepareReport | None:
     return corpus.load_prepare_summary(Path(root))
 
 
 @st.cache_data(ttl=REPORT_TTL_S, show_spinner=False)
-def load_validation(root: str) -> list[dict[str, Any]]:
+def load_validation(root: str) -> list[ValidationReport]:
     return corpus.load_validation(Path(root))
 
 

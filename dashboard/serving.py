@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from dashboard.files import ArtifactError, read_json, require
+from adapterflow.artifacts import ServeStatus
+from dashboard.files import layout
 
 
 def live_servers(root: Path, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -33,23 +32,13 @@ def live_servers(root: Path, now: datetime | None = None) -> dict[str, list[dict
     """
     now = now or datetime.now(UTC)
     found: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((root / "reports" / "serve").glob("*.json")):
-        status = read_json(root, path)
-        keys = {"state": str, "url": str, "heartbeat_at": str, "stale_after_s": (int, float)}
-        require(root, path, status, keys | {"tasks": dict})
-        beat = pd.to_datetime(status["heartbeat_at"], utc=True, errors="coerce")
-        if pd.isna(beat):
-            raise ArtifactError(
-                root, path, f"heartbeat_at {status['heartbeat_at']!r:.40} is no time"
-            )
-        age = (now - beat.to_pydatetime()).total_seconds()
-        if status["state"] != "running" or age > status["stale_after_s"]:
+    for path in layout(root).serve_statuses():
+        status = ServeStatus.read(path)
+        if not status.is_live(now):
             continue
-        for task, served in status["tasks"].items():
-            if not isinstance(served, dict):
-                raise ArtifactError(root, path, f"tasks.{task} should be an object")
+        for task, served in status.tasks.items():
             found.setdefault(task, []).append(
-                {"url": status["url"], **{k: served.get(k) for k in ("state", "version", "error")}}
+                {"url": status.url, **served.model_dump(include={"state", "version", "error"})}
             )
     return found
 

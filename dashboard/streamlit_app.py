@@ -3,7 +3,8 @@
 Run it with `bash runs/dashboard.sh` (or `streamlit run dashboard/streamlit_app.py`); it serves
 on 127.0.0.1 (see .streamlit/config.toml). It only reads the project at `$ADAPTERFLOW_ROOT`
 (default: this repository). This file is the entry point: it sets up navigation, the sidebar
-(project, task picker, refresh) and turns a malformed report into an error naming the file.
+(project, task picker, refresh) and turns a malformed report or params.yaml into an error naming
+the file and the fix.
 """
 
 import sys
@@ -30,6 +31,13 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 
+
+def broken(path: object, exc: Exception) -> None:
+    """A broken file is the user's to fix: name it and the fix instead of showing a traceback."""
+    st.error(f"Cannot show this page: {ui.escape_md(path)} is broken.", icon=":material/error:")
+    st.code(str(exc), language=None, wrap_lines=True)
+
+
 try:
     with st.sidebar:
         st.caption("Project")
@@ -44,8 +52,6 @@ try:
             data.clear_caches()
     page.run()
 except data.ArtifactError as exc:
-    # A broken file is the user's to fix: name it and the fix instead of showing a traceback.
-    st.error(
-        f"Cannot show this page: {ui.escape_md(exc.path)} is malformed.", icon=":material/error:"
-    )
-    st.code(str(exc), language=None, wrap_lines=True)
+    broken(exc.path, exc)
+except data.ParamsError as exc:  # the gate floors come from params.yaml only: never guessed
+    broken("params.yaml", exc)

@@ -29,7 +29,7 @@ from prefect.context import get_run_context
 from prefect.states import Completed, State
 from pydantic import BaseModel, ConfigDict
 
-from adapterflow.io import read_json
+from adapterflow.artifacts import GateReport
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.pipeline import StageBusy, StageRun, list_stages
@@ -62,13 +62,13 @@ def gate_outcome(root: Path, runs: list[StageRun]) -> tuple[dict[str, str], dict
     rejected: dict[str, str] = {}
     gate_dir = ProjectPaths(root).report_dir("gate")
     for path in sorted(gate_dir.glob("*.json")) if fresh else []:
-        gate = read_json(path)
-        if "promote" not in fresh and f"promote@{gate['task']}" not in fresh:
+        gate = GateReport.read(path)
+        if "promote" not in fresh and f"promote@{gate.task}" not in fresh:
             continue  # that task's promote stage was skipped: an old decision, not this run's
-        if gate["promoted"]:
-            promoted[gate["task"]] = gate["version"]
+        if gate.promoted:
+            promoted[gate.task] = gate.version
         else:
-            rejected[gate["task"]] = "; ".join(gate["reasons"]) or "gate not passed"
+            rejected[gate.task] = "; ".join(gate.reasons) or "gate not passed"
     return promoted, rejected
 
 

@@ -47,11 +47,11 @@ class EvaluateSummary(BaseModel):
 
 
 def metrics_path(paths: ProjectPaths, task: str) -> Path:
-    return paths.report_dir("metrics") / f"{task}.json"
+    return paths.metrics(task)
 
 
 def predictions_path(paths: ProjectPaths, task: str) -> Path:
-    return paths.report_dir("predictions") / f"{task}.jsonl"
+    return paths.predictions(task)
 
 
 def load_test_examples(paths: ProjectPaths, task: str, ev: EvaluateParams) -> list[dict[str, Any]]:
@@ -188,7 +188,7 @@ def baseline_answers(
         save_baseline,
     )
 
-    path = paths.models / "baseline" / f"{task}.json"
+    path = paths.baseline_cache(task)
     parts = baseline_key_parts(base_sha, method, examples, ev)
     key = baseline_key(parts)
     cached = load_baseline(path, key, examples)

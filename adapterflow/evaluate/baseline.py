@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adapterflow.io import read_json, write_json_atomic
+from adapterflow.artifacts import ArtifactError, BaselineCache
 from adapterflow.params import EvaluateParams
 
 logger = logging.getLogger(__name__)
@@ -83,13 +83,13 @@ def load_baseline(
         logger.info("baseline cache: no %s yet; generating the zero-shot answers", path)
         return None
     try:
-        entry = read_json(path)
-        cached_key, answers, free = entry["key"], entry["outputs"], entry["unconstrained"]
-    except (ValueError, KeyError, TypeError) as exc:
+        entry = BaselineCache.read(path)
+        cached_key, answers, free = entry.key, entry.outputs, entry.unconstrained
+    except ArtifactError as exc:
         logger.warning("baseline cache %s unreadable (%s); generating again", path, exc)
         return None
     if cached_key != key:
-        old = entry.get("parts", {})
+        old = entry.parts
         new_parts = "base model, method, test split or decoding"
         logger.info(
             "baseline cache %s is for another %s (cached %s); generating again", path, new_parts,
@@ -114,4 +114,4 @@ def save_baseline(
     """Store the baseline answers (as served, and unconstrained) under `key`, atomically."""
     answers = {e["id"]: o for e, o in zip(examples, outputs, strict=True)}
     free = {e["id"]: o for e, o in zip(examples, unconstrained, strict=True)}
-    write_json_atomic(path, {"key": key, "parts": parts, "outputs": answers, "unconstrained": free})
+    BaselineCache(key=key, parts=parts, outputs=answers, unconstrained=free).write(path)

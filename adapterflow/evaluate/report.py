@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from adapterflow.answers import valid_text
+from adapterflow.artifacts import Metrics, PredictionRow, read_rows, write_rows
 from adapterflow.evaluate.metrics import score_item, summarise
 from adapterflow.fingerprint import sha256_file
-from adapterflow.io import read_jsonl, write_json_atomic, write_jsonl_atomic
 from adapterflow.params import EvaluateParams
 
 
@@ -149,11 +149,12 @@ def write_reports(
     The metrics gain `predictions_sha256`, the hash of the predictions file as written, so promote
     can tell that the pair belongs together.
     """
-    write_jsonl_atomic(predictions_path, rows)
+    write_rows(predictions_path, map(PredictionRow.model_validate, rows))
     metrics["predictions_sha256"] = sha256_file(predictions_path)
-    write_json_atomic(metrics_path, metrics)
+    Metrics.model_validate(metrics).write(metrics_path)
 
 
 def predictions_by_id(path: Path) -> dict[str, dict[str, Any]]:
     """A predictions file (reports/predictions/<task>.jsonl format) keyed by example id."""
-    return {row["id"]: row for row in read_jsonl(path)}
+    rows = read_rows(PredictionRow, path)
+    return {row.id: row.model_dump(mode="json", exclude_unset=True) for row in rows}

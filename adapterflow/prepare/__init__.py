@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from adapterflow.io import write_json_atomic, write_jsonl_atomic
+from adapterflow.artifacts import ChatExample, PrepareReport, write_rows
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.examples import TaskExamples, build_examples
@@ -124,7 +124,7 @@ def run_prepare(prepare: PrepareParams, paths: ProjectPaths) -> PrepareSummary:
     for name, task in tasks.items():
         for split in SPLITS:
             rows = [r for r in built[name].records if r["meta"]["split"] == split]
-            write_jsonl_atomic(paths.task_split(name, split), rows)
+            write_rows(paths.task_split(name, split), map(ChatExample.model_validate, rows))
         report["tasks"][name] = _task_report(task, built[name])
         n = report["tasks"][name]["splits"]
         counts[name] = TaskCounts(**n, dropped=dict(built[name].dropped))
@@ -135,6 +135,6 @@ def run_prepare(prepare: PrepareParams, paths: ProjectPaths) -> PrepareSummary:
             n,
             dict(built[name].dropped),
         )
-    out = paths.report_dir("prepare") / "summary.json"
-    write_json_atomic(out, report)
+    out = paths.prepare_report
+    PrepareReport.model_validate(report).write(out)
     return PrepareSummary(tasks=counts, report=str(out))

@@ -13,18 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from adapterflow.artifacts.records import raw_fields
 from adapterflow.io import read_json, read_jsonl
 from adapterflow.paths import ProjectPaths, github_store_name
 
 logger = logging.getLogger(__name__)
-
-# The keys prepare reads; validate checks the full record format. GitHub's numeric `id` is the
-# split key (stable across repository renames); the update time / version picks the newest copy
-# when two stores hold the same item.
-REQUIRED = {
-    "github": ("id", "repo", "number", "title", "body", "labels", "created_at", "updated_at"),
-    "arxiv": ("id", "version", "title", "abstract", "primary_category", "published", "updated"),
-}
 
 
 class RawStoreError(RuntimeError):
@@ -98,7 +91,7 @@ def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
     records = []
     for file in store_files(paths, source):
         for number, record in enumerate(read_jsonl(file), start=1):
-            missing = [key for key in REQUIRED[source] if key not in record]
+            missing = [key for key in raw_fields(source) if key not in record]
             if missing:
                 raise RawStoreError(
                     f"{file}: record {number} lacks {missing}; the raw store format is fixed in "

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
+from adapterflow.artifacts import GateReport
 from adapterflow.evaluate import metrics_path, predictions_path
 from adapterflow.evaluate.report import predictions_by_id
 from adapterflow.fingerprint import (
@@ -32,7 +33,6 @@ from adapterflow.fingerprint import (
     check_same,
     sha256_bytes,
 )
-from adapterflow.io import write_json_atomic
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
@@ -58,7 +58,7 @@ class PromoteSummary(BaseModel):
 
 
 def gate_path(paths: ProjectPaths, task: str) -> Path:
-    return paths.report_dir("gate") / f"{task}.json"
+    return paths.gate(task)
 
 
 def _reevaluate_champion(
@@ -292,21 +292,18 @@ def _report(
     hashes: tuple[str, str],
 ) -> PromoteSummary:
     out = gate_path(paths, task)
-    write_json_atomic(
-        out,
-        {
-            "task": task,
-            "passed": decision.passed,
-            "promoted": promoted,
-            "version": done.version,
-            "champion_before": done.champion_before,
-            "checks": [c.model_dump() for c in decision.checks],
-            "reasons": reasons,
-            "adapter_sha256": hashes[0],
-            "base_sha256": hashes[1],
-            "decided_at": registry.now(),
-        },
-    )
+    GateReport(
+        task=task,
+        passed=decision.passed,
+        promoted=promoted,
+        version=done.version,
+        champion_before=done.champion_before,
+        checks=[c.model_dump() for c in decision.checks],
+        reasons=reasons,
+        adapter_sha256=hashes[0],
+        base_sha256=hashes[1],
+        decided_at=registry.now(),
+    ).write(out)
     after = registry.champion_entry(paths.registry, task)
     summary = PromoteSummary(
         task=task,

@@ -41,11 +41,12 @@ from typing import Any, NamedTuple
 import yaml
 from filelock import FileLock, Timeout
 
-from adapterflow.io import read_json, write_bytes_atomic, write_json_atomic
+from adapterflow.artifacts import Registry
+from adapterflow.io import write_bytes_atomic, write_json_atomic
 from adapterflow.promote.staging import clear_stale_staging
 
 logger = logging.getLogger(__name__)
-REGISTRY_FILE = "registry.json"
+REGISTRY_FILE = "registry.json"  # in models/registry (ProjectPaths.registry_file)
 VERSION = re.compile(r"^v(\d{4,})$")
 
 
@@ -67,8 +68,17 @@ def now() -> str:
 
 def read_registry(registry_dir: Path) -> dict[str, Any]:
     """registry.json, or an empty registry when none was written yet."""
-    path = registry_dir / REGISTRY_FILE
-    return read_json(path) if path.is_file() else {"tasks": {}}
+    found = Registry.read_if_exists(registry_dir / REGISTRY_FILE)
+    return {"tasks": {}} if found is None else found.to_json()
+
+
+def write_registry(registry_dir: Path, registry: Mapping[str, Any]) -> None:
+    """Validate `registry` against the registry.json model and write it atomically.
+
+    Raises:
+        pydantic.ValidationError: an entry lacks a field or has a wrong one (a bug, not data).
+    """
+    Registry.model_validate(registry).write(registry_dir / REGISTRY_FILE)
 
 
 def task_state(registry: Mapping[str, Any], task: str) -> dict[str, Any]:
@@ -259,7 +269,7 @@ def record(
         )
         tasks = dict(registry["tasks"])
         tasks[task] = {"champion": version if promote else before, "history": history}
-        write_json_atomic(registry_dir / REGISTRY_FILE, {**registry, "tasks": tasks})
+        write_registry(registry_dir, {**registry, "tasks": tasks})
         logger.info(
             "registry: %s %s recorded as %s", task, version, "champion" if promote else "rejected"
         )

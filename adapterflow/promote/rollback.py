@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from adapterflow.fingerprint import adapter_sha256, check_same
-from adapterflow.io import write_json_atomic
 from adapterflow.promote.registry import (
-    REGISTRY_FILE,
     RegistryError,
     locked,
     now,
     read_registry,
     task_state,
+    write_registry,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,6 +110,6 @@ def rollback(registry_dir: Path, task: str, *, base_sha: str, wait_s: float) -> 
         previous["status"] = "champion"
         tasks = dict(registry["tasks"])
         tasks[task] = {"champion": previous["version"], "history": history}
-        write_json_atomic(registry_dir / REGISTRY_FILE, {**registry, "tasks": tasks})
+        write_registry(registry_dir, {**registry, "tasks": tasks})
         logger.info("registry: %s rolled back from %s to %s", task, current, previous["version"])
         return current, previous["version"]

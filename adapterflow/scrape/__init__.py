@@ -5,6 +5,7 @@ Run it with `python -m adapterflow scrape` (or `dvc repro scrape`); Prefect task
 arxiv.py for the two clients, store.py for the raw store and demo.py for offline seeding.
 """
 
+from adapterflow.artifacts.data import KindResult, ScrapeSummary, SourceSummary
 from adapterflow.scrape.http import NetworkUnreachable, RateLimited, ScrapeError
 from adapterflow.scrape.stage import (
     ScrapeFailed,
@@ -12,7 +13,6 @@ from adapterflow.scrape.stage import (
     run_scrape_source,
     write_scrape_summary,
 )
-from adapterflow.scrape.summary import KindResult, ScrapeSummary, SourceSummary
 
 __all__ = [
     "KindResult",

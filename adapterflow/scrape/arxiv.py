@@ -31,6 +31,7 @@ import defusedxml.ElementTree as SafeET
 import httpx
 from tqdm import tqdm
 
+from adapterflow.artifacts.data import SourceSummary
 from adapterflow.params import ArxivScrapeParams
 from adapterflow.scrape.http import (
     Clock,
@@ -42,7 +43,6 @@ from adapterflow.scrape.http import (
 )
 from adapterflow.scrape.ratelimit import arxiv_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
-from adapterflow.scrape.summary import SourceSummary
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from adapterflow.artifacts.data import Kind, SourceSummary
+from adapterflow.artifacts.records import raw_fields
 from adapterflow.io import read_jsonl
 from adapterflow.scrape.http import ScrapeError
-from adapterflow.scrape.store import ARXIV_FIELDS, GITHUB_FIELDS, RawStore, merge
-from adapterflow.scrape.summary import Kind, SourceSummary
+from adapterflow.scrape.store import RawStore, merge
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def seed_source(kind: Kind, name: str, store: RawStore) -> SourceSummary:
 
 
 def _read_demo(kind: Kind, path: Path) -> list[dict]:
-    fields = GITHUB_FIELDS if kind == "github" else ARXIV_FIELDS
+    fields = set(raw_fields(kind))
     rows = []
     for number, row in enumerate(read_jsonl(path), start=1):
         if not isinstance(row, dict) or set(row) != fields:

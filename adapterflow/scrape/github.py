@@ -30,13 +30,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from tqdm import tqdm
 
+from adapterflow.artifacts.data import SourceSummary
+from adapterflow.artifacts.records import GithubIssue
 from adapterflow.params import GithubScrapeParams
 from adapterflow.scrape.http import Clock, Fetcher, RateLimited, Reply, ScrapeError
 from adapterflow.scrape.ratelimit import github_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
-from adapterflow.scrape.summary import SourceSummary
 
 logger = logging.getLogger(__name__)
 
@@ -135,14 +137,12 @@ def normalise_issue(repo: str, item: dict[str, Any]) -> dict[str, Any]:
             f"GitHub returned an issue of {repo} without the expected fields ({exc!r}); "
             "is scrape.github.api_url a GitHub REST v3 API?"
         ) from None
-    ok = (
-        isinstance(record["id"], int)
-        and isinstance(record["number"], int)
-        and all(isinstance(record[k], str) for k in ("state", "created_at", "updated_at"))
-        and all(isinstance(label, str) for label in record["labels"])
-    )
-    if not ok:
-        raise ScrapeError(f"GitHub returned an issue of {repo} with a field of the wrong type")
+    try:
+        GithubIssue.model_validate(record, strict=True)  # the raw store's one record format
+    except ValidationError:
+        raise ScrapeError(
+            f"GitHub returned an issue of {repo} with a field of the wrong type"
+        ) from None
     return valid_text(record)
 
 

@@ -14,20 +14,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from adapterflow.io import write_json_atomic
-from adapterflow.params import ScrapeParams
-from adapterflow.paths import ProjectPaths
-from adapterflow.scrape import arxiv, github
-from adapterflow.scrape.demo import seed_source
-from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
-from adapterflow.scrape.store import RawStore, valid_text
-from adapterflow.scrape.summary import (
+from adapterflow.artifacts.data import (
     FAILED_PREFIX,
     Kind,
     KindResult,
     ScrapeSummary,
     SourceSummary,
 )
+from adapterflow.params import ScrapeParams
+from adapterflow.paths import ProjectPaths
+from adapterflow.scrape import arxiv, github
+from adapterflow.scrape.demo import seed_source
+from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
+from adapterflow.scrape.store import RawStore, valid_text
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +191,7 @@ def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> Scra
             if s.note.startswith(FAILED_PREFIX)
         },
     )
-    write_json_atomic(paths.report_dir("scrape") / "summary.json", summary.model_dump(mode="json"))
+    summary.write(paths.scrape_summary)
     return summary
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapterflow.artifacts.data import Kind
 from adapterflow.io import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from adapterflow.paths import ProjectPaths, github_store_name
-from adapterflow.scrape.summary import Kind
 
 GITHUB_FIELDS = frozenset(
     {"id", "repo", "number", "title", "body", "labels", "state", "created_at", "updated_at", "url"}

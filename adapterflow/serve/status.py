@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from adapterflow.io import write_json_atomic
+from adapterflow.artifacts import ServeStatus
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote.registry import now
 
@@ -26,8 +26,7 @@ MIN_STALE_AFTER_S = 10.0
 
 
 def status_path(paths: ProjectPaths, host: str, port: int) -> Path:
-    safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in host)
-    return paths.report_dir("serve") / f"{safe_host}_{port}.json"
+    return paths.serve_status(host, port)
 
 
 def write_status(
@@ -40,15 +39,12 @@ def write_status(
     tasks: dict[str, dict[str, Any]],
 ) -> None:
     """Write the status file atomically (see the module docstring for its shape)."""
-    write_json_atomic(
-        path,
-        {
-            "state": state,
-            "url": url,
-            "pid": os.getpid(),
-            "started_at": started_at,
-            "heartbeat_at": now(),
-            "stale_after_s": max(MIN_STALE_AFTER_S, STALE_AFTER_POLLS * poll_interval_s),
-            "tasks": tasks,
-        },
-    )
+    ServeStatus(
+        state=state,
+        url=url,
+        pid=os.getpid(),
+        started_at=started_at,
+        heartbeat_at=now(),
+        stale_after_s=max(MIN_STALE_AFTER_S, STALE_AFTER_POLLS * poll_interval_s),
+        tasks=tasks,
+    ).write(path)

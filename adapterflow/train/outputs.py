@@ -8,43 +8,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import resource
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from adapterflow.artifacts import TrainRecord, TrainSummary, write_loss
 from adapterflow.base_model import sha256_file
-from adapterflow.io import read_json, replace_dir_atomic, write_json_atomic, write_text_atomic
+from adapterflow.io import read_json, replace_dir_atomic
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
-
-LOSS_COLUMNS = ("step", "epoch", "loss", "learning_rate", "tokens_per_s")
-
-
-class TrainSummary(BaseModel):
-    """reports/train/<task>/summary.json."""
-
-    task: str
-    method: str
-    base_model: str
-    steps: int
-    epochs: int
-    final_loss: float
-    valid_loss: float | None
-    train_tokens: int
-    tokens_per_s: float
-    wall_s: float
-    peak_rss_mb: float
-    device: str
-    data_sha256: dict[str, str]
-    resumed_from_step: int
-    adapter: str
-    finished_at: str
 
 
 def data_hashes(paths: ProjectPaths, task: str) -> dict[str, str]:
@@ -60,14 +34,6 @@ def base_model_id(paths: ProjectPaths) -> str:
         info = read_json(record)
         return f"{info['source']}@{info['gguf_sha256'] or info['imported_at']}"
     return str(paths.base_model)
-
-
-def _loss_csv(rows: list[dict[str, float]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOSS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def write_outputs(
@@ -94,19 +60,15 @@ def write_outputs(
     with tempfile.TemporaryDirectory(prefix=f".{task}-", dir=target.parent) as staging:
         folder = Path(staging) / task
         model.save_pretrained(folder)
-        write_json_atomic(
-            folder / "train_params.json",
-            {
-                "task": task,
-                "train": params.train.model_dump(mode="json"),
-                "base_model": base,
-                "base_model_path": str(paths.base_model.relative_to(paths.root)),
-                "data_sha256": hashes,
-            },
-        )
+        TrainRecord(
+            task=task,
+            train=params.train.model_dump(mode="json"),
+            base_model=base,
+            base_model_path=str(paths.base_model.relative_to(paths.root)),
+            data_sha256=hashes,
+        ).write(folder / paths.train_record(task).name)
         replace_dir_atomic(folder, target)
-    report_dir = paths.report_dir("train") / task
-    write_text_atomic(report_dir / "loss.csv", _loss_csv(rows))
+    write_loss(paths.loss_curve(task), rows)
     summary = TrainSummary(
         task=task,
         method=params.train.method,
@@ -126,5 +88,5 @@ def write_outputs(
         adapter=str(target.relative_to(paths.root)),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    write_json_atomic(report_dir / "summary.json", summary.model_dump(mode="json"))
+    summary.write(paths.train_summary(task))
     return summary

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from adapterflow.io import write_json_atomic
+from adapterflow.artifacts import ValidationReport, ValidationSummary
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.tasks import SPLITS, get_tasks
@@ -130,7 +130,7 @@ def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
     failed: list[str] = []
     for dataset, frame, expectations in _datasets(params, paths):
         report = runner.validate(dataset, frame, expectations)
-        write_json_atomic(report_dir / f"{dataset}.json", report)
+        ValidationReport.model_validate(report).write(paths.validation_report(dataset))
         results[dataset] = report["success"]
         failed += [_describe(dataset, e) for e in report["expectations"] if not e["success"]]
         logger.info(
@@ -148,15 +148,12 @@ def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
         data_docs=str(_relative(docs, paths)),
         wall_s=round(time.perf_counter() - start, 2),
     )
-    write_json_atomic(
-        report_dir / "summary.json",
-        {
-            "success": summary.success,
-            "datasets": results,
-            "failed_expectations": failed,
-            "data_docs": summary.data_docs,
-        },
-    )
+    ValidationSummary(
+        success=summary.success,
+        datasets=results,
+        failed_expectations=failed,
+        data_docs=summary.data_docs,
+    ).write(paths.validation_summary)
     if not summary.success:
         raise DataValidationError(summary)
     return summary

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from adapterflow.artifacts.records import META_FIELDS, ROLES, raw_fields
 from adapterflow.io import read_jsonl
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
@@ -22,24 +23,8 @@ from adapterflow.prepare.labelling import Labeller
 from adapterflow.prepare.raw import store_files
 from adapterflow.prepare.tasks import SPLITS, TaskDefinition
 
-GITHUB_FIELDS = (
-    "id",
-    "repo",
-    "number",
-    "title",
-    "body",
-    "labels",
-    "state",
-    "created_at",
-    "updated_at",
-    "url",
-)
-ARXIV_FIELDS = (
-    "id", "version", "title", "abstract", "primary_category", "categories",
-    "published", "updated", "authors", "url",
-)  # fmt: skip
-META_FIELDS = ("source", "item_id", "created_at", "split", "input_tokens", "provenance")
-ROLES = ["system", "user", "assistant"]
+GITHUB_FIELDS = raw_fields("github")
+ARXIV_FIELDS = raw_fields("arxiv")
 _PROVENANCE = re.compile(r"^(label:.+|template:.+|keyword:.+|field:.+|default)$")
 
 
@@ -126,10 +111,9 @@ def _example_row(task: TaskDefinition, record: dict[str, Any]) -> dict[str, Any]
     # Records are read as found (absent keys -> None) so that each defect becomes a failed check.
     messages = record.get("messages")
     meta = record["meta"] if isinstance(record.get("meta"), dict) else {}
-    roles_ok = (
-        isinstance(messages, list)
-        and [m.get("role") for m in messages if isinstance(m, dict)] == ROLES
-    )
+    roles_ok = isinstance(messages, list) and [
+        m.get("role") for m in messages if isinstance(m, dict)
+    ] == list(ROLES)
     contents_ok = roles_ok and all(
         isinstance(m.get("content"), str) and m["content"].strip() for m in messages
     )

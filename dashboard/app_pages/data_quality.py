@@ -14,7 +14,7 @@ if not validation:
     st.text("No validation results yet (the validate stage writes reports/validate/).")
 else:
     groups = data.validation_groups(validation)
-    ok = sum(bool(r["success"]) for r in validation)
+    ok = sum(r.success for r in validation)
     st.caption(f"{ok} of {len(validation)} datasets pass every expectation")
     st.dataframe(groups, hide_index=True)
     failed = data.failed_expectations(validation)
@@ -41,19 +41,18 @@ if task is None:
 ui.task_state(data.task_state(root, task))
 st.subheader(f"Examples of {ui.escape_md(task)}")
 prepare = data.load_prepare_summary(root)
-task_summary = (prepare or {"tasks": {}})["tasks"].get(task)
-if task_summary and isinstance(task_summary.get("splits"), dict):
-    splits = task_summary["splits"]
+task_summary = prepare.tasks.get(task) if prepare else None
+if task_summary:
+    splits = task_summary.splits
     named = [s for s in data.SPLITS if s in splits] + [s for s in splits if s not in data.SPLITS]
     for col, split in zip(st.columns(len(named)), named, strict=True):
         col.metric(split, splits[split])
-    tokens = task_summary.get("input_tokens")
-    if isinstance(tokens, dict) and isinstance(tokens.get("histogram"), dict):
-        hist = tokens["histogram"]
-        st.text(f"Input length: p50 {tokens.get('p50')}, p95 {tokens.get('p95')} tokens")
-        st.altair_chart(
-            charts.histogram(hist["edges"], hist["counts"], "input tokens"), width="stretch"
-        )
+    tokens = task_summary.input_tokens
+    st.text(f"Input length: p50 {tokens.p50}, p95 {tokens.p95} tokens")
+    hist = tokens.histogram
+    st.altair_chart(
+        charts.histogram(hist["edges"], hist["counts"], "input tokens"), width="stretch"
+    )
 labels = data.processed_labels(root, task)
 if labels.empty:
     st.text(f"No examples yet (data/processed/{task}/ is written by the prepare stage).")

@@ -43,11 +43,9 @@ for task in data.tasks(root):
             )
         st.caption(f"Gate floors from {ui.escape_md(floors.source)}")
         if gate is not None:
-            verdict = "passed" if gate["passed"] else "failed"
-            promoted = (
-                "promoted " + str(gate.get("version")) if gate.get("promoted") else "no promotion"
-            )
-            st.text(f"Last gate decision: {verdict}, {promoted}, {ui.when(gate.get('decided_at'))}")
+            verdict = "passed" if gate.passed else "failed"
+            promoted = f"promoted {gate.version}" if gate.promoted else "no promotion"
+            st.text(f"Last gate decision: {verdict}, {promoted}, {ui.when(gate.decided_at)}")
         elif champion is None:
             st.text("No gate decision yet: the promote stage has not run for this task.")
         st.text(serving.api_line(servers.get(task, []), champion and champion["version"]))
@@ -63,14 +61,12 @@ for task in data.tasks(root):
 st.header("Data freshness", divider="gray")
 scrape = data.load_scrape_summary(root)
 if scrape is None:
-    st.text("No scrape summary yet (reports/scrape/summary.json).")
+    st.text("No scrape summary yet (the scrape stage writes it).")
 else:
-    mode = "offline (demo corpus)" if scrape.get("offline") else "live"
-    st.text(f"Last scrape finished {ui.when(scrape['finished_at'])}, {mode}.")
-    sources = pd.DataFrame.from_records(scrape["sources"])
-    first = ["kind", "name", "origin", "fetched", "new", "updated", "total", "complete", "note"]
-    order = [c for c in first if c in sources] + [c for c in sources if c not in first]
-    st.dataframe(sources[order], hide_index=True)
+    mode = "offline (demo corpus)" if scrape.offline else "live"
+    st.text(f"Last scrape finished {ui.when(scrape.finished_at)}, {mode}.")
+    sources = pd.DataFrame.from_records([s.model_dump() for s in scrape.sources])
+    st.dataframe(sources, hide_index=True)
 state = data.load_state(root)
 if not state.empty:
     with st.expander("Scrape cursors (data/raw/state.json)"):

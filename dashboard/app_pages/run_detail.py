@@ -20,13 +20,12 @@ summary = data.load_train_summary(root, task)
 if summary is not None:
     keys = ("method", "steps", "final_loss", "tokens_per_s", "wall_s", "peak_rss_mb", "device")
     for col, key in zip(st.columns(len(keys)), keys, strict=True):
-        value = summary.get(key)
-        col.metric(key, ui.number(value))
-    with st.expander(f"Full training summary (reports/train/{task}/summary.json)"):
-        st.json(summary)
+        col.metric(key, ui.number(getattr(summary, key)))
+    with st.expander("Full training summary"):
+        st.json(summary.to_json())
 loss = data.load_loss(root, task)
 if loss is None or loss.empty:
-    st.text(f"No loss curve yet (reports/train/{task}/loss.csv).")
+    st.text("No loss curve yet (the train stage writes it).")
 else:
     st.altair_chart(charts.loss_curve(loss), width="stretch")
 
@@ -35,49 +34,50 @@ metrics = data.load_metrics(root, task)
 if metrics is None:
     ui.empty_state(f"{task} has not been evaluated yet.")
 else:
-    intervals = metrics.get("intervals") or {}
-    fields = metrics.get("fields") or {}
-    macro = metrics.get("macro_f1") or {}
+    intervals, fields, macro = metrics.intervals, metrics.fields, metrics.macro_f1
     names = [*METRICS, *fields]
+
+    def score(block, name):  # a gate metric is an attribute, a field's score is under `fields`
+        return getattr(block, name) if name in METRICS else block.fields.get(name)
+
     table = pd.DataFrame(
         {
-            "accuracy": [metrics[m] if m in METRICS else fields[m] for m in names],
+            "accuracy": [score(metrics, m) for m in names],
             "lo": [(intervals.get(m) or [None, None])[0] for m in names],
             "hi": [(intervals.get(m) or [None, None])[1] for m in names],
             "macro_f1": [macro.get(m) for m in names],
-            "zero-shot": [(metrics.get("baseline") or {}).get(m) for m in names],
+            "zero-shot": [score(metrics.baseline, m) for m in names],
         },
         index=pd.Index(names, name="metric / field"),
     )
-    st.caption(f"n = {metrics.get('n')} test examples; lo/hi = 95% interval")
+    st.caption(f"n = {metrics.n} test examples; lo/hi = 95% interval")
     st.dataframe(table)
     if fields:
         per_field = table.loc[list(fields)].reset_index(names="field")
         st.altair_chart(charts.field_accuracy(per_field), width="stretch")
-    st.text(f"BLEU signature: {metrics.get('bleu_signature', 'not recorded')}")
-    confusion = metrics.get("confusion") or {}
+    st.text(f"BLEU signature: {metrics.bleu_signature}")
+    confusion = metrics.confusion
     if confusion:
         field = st.selectbox("Confusion matrix of field", list(confusion), key="confusion_field")
         matrix = confusion[field]
-        st.altair_chart(charts.confusion(matrix["labels"], matrix["matrix"]), width="stretch")
+        st.altair_chart(charts.confusion(matrix.labels, matrix.matrix), width="stretch")
 
 st.subheader("Gate")
 gate = data.load_gate(root, task)
 if gate is None:
-    st.text(f"No gate decision yet (the promote stage writes reports/gate/{task}.json).")
+    st.text("No gate decision yet (the promote stage writes it).")
 else:
-    verdict = "PASSED" if gate["passed"] else "FAILED"
-    st.text(f"{verdict} at {ui.when(gate.get('decided_at'))}; version {gate.get('version')}")
-    checks = pd.DataFrame.from_records(gate["checks"])
-    first = [c for c in ("name", "value", "threshold", "passed", "detail") if c in checks]
-    st.dataframe(checks[first + [c for c in checks if c not in first]], hide_index=True)
-    for reason in gate["reasons"]:
+    verdict = "PASSED" if gate.passed else "FAILED"
+    st.text(f"{verdict} at {ui.when(gate.decided_at)}; version {gate.version}")
+    checks = pd.DataFrame.from_records([c.model_dump() for c in gate.checks])
+    st.dataframe(checks, hide_index=True)
+    for reason in gate.reasons:
         st.text(f"• {reason}")
 
 st.subheader("Predictions")
 predictions = data.load_predictions(root, task)
 if predictions is None or predictions.empty:
-    st.text(f"No predictions yet (reports/predictions/{task}.jsonl).")
+    st.text("No predictions yet (the evaluate stage writes them).")
     st.stop()
 wrong_only = st.toggle("Only wrong answers", key="wrong_only")
 shown = predictions[~predictions["correct"]] if wrong_only else predictions

@@ -31,11 +31,8 @@ candidate = data.load_metrics(root, task)
 champion = data.champion_entry(root, task)
 rows = []
 if candidate is not None:
-    rows += [{"model": "candidate", "metric": m, "value": candidate[m]} for m in METRICS]
-    baseline = candidate.get("baseline") or {}
-    rows += [
-        {"model": "zero-shot", "metric": m, "value": baseline[m]} for m in METRICS if m in baseline
-    ]
+    for model, block in (("candidate", candidate), ("zero-shot", candidate.baseline)):
+        rows += [{"model": model, "metric": m, "value": getattr(block, m)} for m in METRICS]
 if champion is not None:
     known = champion.get("metrics") or {}
     rows += [{"model": "champion", "metric": m, "value": known[m]} for m in METRICS if m in known]
@@ -45,7 +42,7 @@ if rows:
     table = frame.pivot(index="model", columns="metric", values="value")
     st.dataframe(table.reindex(columns=list(METRICS)))
 else:
-    st.text(f"No evaluation yet (reports/metrics/{task}.json is absent).")
+    st.text("No evaluation yet (the evaluate stage has not run).")
 
 st.subheader("Flow runs")
 runs = data.load_runs(root)

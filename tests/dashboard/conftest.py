@@ -19,7 +19,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from dashboard import experiments
-from dashboard.files import ROOT_ENV
+from dashboard.files import REPO_ROOT, ROOT_ENV
 from tests.dashboard.fixture_project import Facts, write_fixture_project
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "streamlit_app.py"
@@ -126,9 +126,12 @@ def dvc_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sh("git", "init", "-q")
     sh(*dvc, "init", "-q")
     sh(*dvc, "config", "core.check_update", "false")
-    (root / "params.yaml").write_text(
-        "train:\n  lora_r: 8\npromote:\n  floors:\n    structural: 0.6\n"
-    )
+    # The shipped params.yaml (the dashboard reads floors through the real schema), rank 8 and
+    # one structural floor of 0.6, so the sweep and the floor line are this project's own.
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["train"]["lora_r"] = 8
+    params["promote"]["floors"] = {"structural": 0.6}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "train.py").write_text(_TRAIN)
     stage = {
         "cmd": f"{sys.executable} train.py",

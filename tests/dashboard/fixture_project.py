@@ -1,6 +1,7 @@
 """A small, consistent project (reports/, registry, data/) for the dashboard tests.
 
-Every file follows docs/ARTIFACTS.md and docs/TASKS.md, and the numbers agree across files (the
+Every file is written through the core's typed models (adapterflow.artifacts), as the stages write
+them, and the numbers agree across files (the
 champion's metrics in the registry are the ones in its gate decision, the wrong predictions are
 the ones the metrics count), so a test can check that the dashboard shows what the files say.
 Write one by hand for a look: `python -m tests.dashboard.fixture_project /tmp/demo-project`.
@@ -15,7 +16,18 @@ from pathlib import Path
 
 import yaml
 
-from adapterflow.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from adapterflow.artifacts import (
+    GateReport,
+    LossRow,
+    PredictionRow,
+    Registry,
+    RunRecord,
+    write_loss,
+    write_rows,
+)
+from adapterflow.io import write_text_atomic
+from adapterflow.paths import ProjectPaths
+from tests import artifact_samples as samples
 from tests.dashboard.fixture_data import HOSTILE, write_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,18 +63,17 @@ def _params(root: Path) -> None:
 
 def _registry(root: Path, champion: dict, retired: dict, rejected: dict) -> None:
     def entry(version: str, status: str, metrics: dict, day: int) -> dict:
-        return {
-            "version": version,
-            "status": status,
-            "adapter_path": f"models/registry/triage/{version}",
-            "metrics": metrics,
-            "gate": {"passed": status != "rejected"},
-            "params": {"lora_r": 8},
-            "data_version": f"sha256:{day:064d}"[:20],
-            "git_rev": f"{day:07x}",
-            "created_at": f"2026-11-{day:02d}T10:00:00+00:00",
-            "promoted_by": "flow:retrain",
-        }
+        return samples.registry_entry(
+            "triage",
+            version,
+            status,
+            metrics=metrics,
+            params={"lora_r": 8},
+            data_version=f"sha256:{day:064d}"[:20],
+            git_rev=f"{day:07x}",
+            created_at=f"2026-11-{day:02d}T10:00:00+00:00",
+            promoted_by="flow:retrain",
+        )
 
     history = [
         entry("v0001", "retired", retired, 18),
@@ -74,7 +85,7 @@ def _registry(root: Path, champion: dict, retired: dict, rejected: dict) -> None
         "triage": {"champion": "v0002", "history": history},
         "papers": {"champion": None, "history": papers},
     }
-    write_json_atomic(root / "models" / "registry" / "registry.json", {"tasks": tasks})
+    Registry.model_validate({"tasks": tasks}).write(ProjectPaths(root).registry_file)
 
 
 def _evaluation(root: Path, candidate: dict) -> tuple[int, int]:
@@ -94,27 +105,29 @@ def _evaluation(root: Path, candidate: dict) -> tuple[int, int]:
         text = "not json" if ok is None else json.dumps(got)
         field_ok = {f: ok is not None and got[f] == ref[f] for f in fields}
         rows.append(
-            {
-                "id": f"triage:godotengine/godot#{100 + i}",
-                "input": f"Title: issue {i}\n\n{HOSTILE}",
-                "reference": json.dumps(ref),
-                "output": text,
-                "baseline_output": "I think it is a bug.",
-                "structural_ok": ok is not None,
-                "fields": field_ok,
-            }
+            PredictionRow(
+                id=f"triage:godotengine/godot#{100 + i}",
+                input=f"Title: issue {i}\n\n{HOSTILE}",
+                reference=json.dumps(ref),
+                output=text,
+                baseline_output="I think it is a bug.",
+                structural_ok=ok is not None,
+                fields=field_ok,
+            )
         )
-    write_jsonl_atomic(root / "reports" / "predictions" / "triage.jsonl", rows)
+    write_rows(ProjectPaths(root).predictions("triage"), rows)
     labels = ["audio", "graphics", "network", "performance", "save", "ui"]
     matrix = [[1 if r == p else 0 for p in labels] for r in labels]
     matrix[1][1], matrix[1][5] = 0, 1  # graphics predicted as ui
-    metrics = {
-        "task": "triage",
-        "n": len(rows),
-        **candidate,
-        "fields": {"severity": 0.83, "component": 0.67, "reproducibility": 0.83},
-        "macro_f1": {"severity": 0.8, "component": 0.6, "reproducibility": 0.8},
-        "intervals": {
+    fields = {"severity": 0.83, "component": 0.67, "reproducibility": 0.83}
+    samples.metrics(
+        "triage",
+        candidate,
+        fields,
+        baseline=samples.score_block(_metrics(0.1, 0.05, 0.08), {}, n=len(rows)),
+        n=len(rows),
+        macro_f1={"severity": 0.8, "component": 0.6, "reproducibility": 0.8},
+        intervals={
             "structural": [0.44, 0.97],
             "content": [0.36, 0.94],
             "bleu": [0.5, 0.9],
@@ -122,13 +135,8 @@ def _evaluation(root: Path, candidate: dict) -> tuple[int, int]:
             "component": [0.3, 0.9],
             "reproducibility": [0.44, 0.97],
         },
-        "confusion": {"component": {"labels": labels, "matrix": matrix}},
-        "bleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.5.1",
-        "baseline": {"n": len(rows), **_metrics(0.1, 0.05, 0.08)},
-        "adapter": "models/adapters/triage",
-        "evaluated_at": "2026-11-21T10:00:00+00:00",
-    }
-    write_json_atomic(root / "reports" / "metrics" / "triage.json", metrics)
+        confusion={"component": {"labels": labels, "matrix": matrix}},
+    ).write(ProjectPaths(root).metrics("triage"))
     return len(rows), sum(1 for *_, ok in outputs if not ok)
 
 
@@ -152,39 +160,27 @@ def _gate(root: Path, candidate: dict) -> None:
             "detail": "content dropped 0.080 against champion v0002 (tolerance 0.02)",
         }
     )
-    gate = {
-        "task": "triage",
-        "passed": False,
-        "promoted": False,
-        "version": "v0003",
-        "champion_before": "v0002",
-        "checks": checks,
-        "reasons": [f"{'pass' if c['passed'] else 'FAIL'}: {c['detail']}" for c in checks],
-        "decided_at": "2026-11-21T10:05:00+00:00",
-    }
-    write_json_atomic(root / "reports" / "gate" / "triage.json", gate)
+    reasons = [f"{'pass' if c['passed'] else 'FAIL'}: {c['detail']}" for c in checks]
+    gate: GateReport = samples.gate(
+        "triage", False, reasons, version="v0003", champion_before="v0002", checks=checks
+    )
+    gate.write(ProjectPaths(root).gate("triage"))
 
 
 def _training(root: Path) -> None:
-    lines = ["step,epoch,loss,learning_rate,tokens_per_s"]
-    lines += [f"{s},{s / 20:.2f},{3.0 * 0.9**s + 0.5:.4f},0.0002,850" for s in range(1, 21)]
-    write_text_atomic(root / "reports" / "train" / "triage" / "loss.csv", "\n".join(lines) + "\n")
-    summary = {
-        "task": "triage",
-        "method": "qlora",
-        "base_model": "models/base",
-        "steps": 20,
-        "epochs": 1,
-        "final_loss": 0.8647,
-        "train_tokens": 17000,
-        "tokens_per_s": 850.0,
-        "wall_s": 20.0,
-        "peak_rss_mb": 1400.0,
-        "device": "cpu",
-        "data_sha256": "ab" * 32,
-        "finished_at": "2026-11-21T09:50:00+00:00",
-    }
-    write_json_atomic(root / "reports" / "train" / "triage" / "summary.json", summary)
+    paths = ProjectPaths(root)
+    rows = [
+        LossRow(
+            step=s,
+            epoch=round(s / 20, 2),
+            loss=round(3.0 * 0.9**s + 0.5, 4),
+            learning_rate=0.0002,
+            tokens_per_s=850,
+        )
+        for s in range(1, 21)
+    ]
+    write_loss(paths.loss_curve("triage"), rows)
+    samples.train_summary("triage").write(paths.train_summary("triage"))
 
 
 def write_fixture_project(root: Path) -> Facts:
@@ -198,32 +194,32 @@ def write_fixture_project(root: Path) -> Facts:
     _training(root)
     failed = write_data(root)
     runs = [
-        {
-            "flow": "scrape",
-            "run_id": "s-1",
-            "state": "Completed",
-            "started_at": "2026-11-21T08:55:00+00:00",
-            "finished_at": "2026-11-21T09:00:00+00:00",
-            "message": "scraped 11 items",
-        },
-        {
-            "flow": "retrain",
-            "run_id": "r-1",
-            "state": "Completed",
-            "started_at": "2026-11-20T09:00:00+00:00",
-            "finished_at": "2026-11-20T10:00:00+00:00",
-            "message": "promoted triage v0002",
-        },
-        {
-            "flow": "retrain",
-            "run_id": "r-2",
-            "state": "Failed",
-            "started_at": "2026-11-21T09:00:00+00:00",
-            "finished_at": "2026-11-21T10:06:00+00:00",
-            "message": "gate failed for triage",
-        },
+        RunRecord(
+            flow="scrape",
+            run_id="s-1",
+            state="Completed",
+            started_at="2026-11-21T08:55:00+00:00",
+            finished_at="2026-11-21T09:00:00+00:00",
+            message="scraped 11 items",
+        ),
+        RunRecord(
+            flow="retrain",
+            run_id="r-1",
+            state="Completed",
+            started_at="2026-11-20T09:00:00+00:00",
+            finished_at="2026-11-20T10:00:00+00:00",
+            message="promoted triage v0002",
+        ),
+        RunRecord(
+            flow="retrain",
+            run_id="r-2",
+            state="Failed",
+            started_at="2026-11-21T09:00:00+00:00",
+            finished_at="2026-11-21T10:06:00+00:00",
+            message="gate failed for triage",
+        ),
     ]
-    write_jsonl_atomic(root / "reports" / "runs.jsonl", runs)
+    write_rows(ProjectPaths(root).runs_log, runs)
     return Facts(root, FLOOR, "v0002", champion, candidate, n, wrong, "Failed", failed)
 
 

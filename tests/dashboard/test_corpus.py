@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from adapterflow.artifacts import ArtifactError
 from dashboard.corpus import (
     failed_expectations,
     load_state,
@@ -13,7 +16,6 @@ from dashboard.corpus import (
     raw_volume,
     validation_groups,
 )
-from dashboard.files import ArtifactError
 
 
 def test_raw_counts_and_weekly_volume_cover_every_item(facts):
@@ -39,14 +41,16 @@ def test_labels_keep_their_source_and_provenance_kind(facts):
 
 def test_example_without_json_answer_is_reported(facts):
     path = facts.root / "data" / "processed" / "triage" / "valid.jsonl"
-    path.write_text('{"id": "x", "messages": [{"role": "assistant", "content": "high"}]}\n')
-    with pytest.raises(ArtifactError, match=r"valid.jsonl is malformed: line 1: assistant content"):
+    good = json.loads(path.read_text().splitlines()[0])
+    good["messages"][-1]["content"] = "high"
+    path.write_text(json.dumps(good) + "\n")
+    with pytest.raises(ArtifactError, match=r"valid.jsonl is malformed: line 1: the assistant"):
         processed_labels(facts.root, "triage")
 
 
 def test_failed_expectations_are_listed_per_dataset(facts):
     reports = load_validation(facts.root)
-    assert [r["dataset"] for r in reports] == ["raw_github"]  # summary.json is not a dataset
+    assert [r.dataset for r in reports] == ["raw_github"]  # summary.json is not a dataset
     failed = failed_expectations(reports)
     assert list(failed["expectation"]) == [facts.failed_expectation]
     assert failed.iloc[0]["sample"] == "[null]"

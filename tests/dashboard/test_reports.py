@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from dashboard.files import ArtifactError
+from adapterflow.artifacts import ArtifactError
+from adapterflow.params import ParamsError
 from dashboard.reports import (
     gate_floors,
     history_frame,
@@ -15,6 +16,7 @@ from dashboard.reports import (
     load_registry,
     load_runs,
 )
+from tests import artifact_samples as samples
 
 
 def _drop_promote(root):
@@ -36,18 +38,15 @@ def test_only_the_metrics_params_gates_get_a_floor(facts):
     assert gate_floors(facts.root, "triage").values == {"structural": 0.9}
 
 
-def test_floors_fall_back_to_the_gate_decision_then_to_the_default(facts):
+def test_params_without_a_promote_section_is_an_error_not_a_guessed_floor(facts):
     _drop_promote(facts.root)
-    from_gate = gate_floors(facts.root, "triage")
-    assert from_gate.values == dict.fromkeys(("structural", "content", "bleu"), facts.floor)
-    assert from_gate.source == "reports/gate/triage.json"  # regression checks are not floors
-    default = gate_floors(facts.root, "papers")  # papers has no gate file
-    assert default.values == dict.fromkeys(("structural", "content", "bleu"), 0.70)
+    with pytest.raises(ParamsError, match=r"params.yaml is invalid[\s\S]*promote: required key"):
+        gate_floors(facts.root, "triage")
 
 
 def test_broken_params_yaml_is_named(facts):
     (facts.root / "params.yaml").write_text("promote: [unclosed\n")
-    with pytest.raises(ArtifactError, match=r"params.yaml is malformed: not valid YAML"):
+    with pytest.raises(ParamsError, match=r"params.yaml"):
         gate_floors(facts.root, "triage")
 
 
@@ -64,7 +63,9 @@ def test_registry_without_history_names_the_file_and_the_stage_to_rerun(facts):
     with pytest.raises(ArtifactError) as err:
         load_registry(facts.root)
     message = str(err.value)
-    assert "models/registry/registry.json is malformed: key 'history' is missing" in message
+    assert "models/registry/registry.json is malformed: key 'tasks.triage.history' is missing" in (
+        message
+    )
     assert "python -m adapterflow promote" in message
 
 
@@ -91,13 +92,12 @@ def test_run_log_is_newest_first_and_empty_when_absent(facts, tmp_path):
 
 
 # ------------------------------------------------------------------------------ task state
-GATE_REFUSED = {
-    "version": "v0001",
-    "passed": False,
-    "promoted": False,
-    "decided_at": "2026-11-21T10:05:00+00:00",
-    "reasons": ["pass: structural 0.979 >= floor 0.70", "FAIL: content 0.535 < floor 0.70"],
-}
+GATE_REFUSED = samples.gate(
+    "triage",
+    False,
+    ["pass: structural 0.979 >= floor 0.70", "FAIL: content 0.535 < floor 0.70"],
+    version="v0001",
+)
 
 
 def test_task_state_tells_the_four_situations_apart():
@@ -112,19 +112,20 @@ def test_task_state_tells_the_four_situations_apart():
     assert refused.reasons[0] == "FAIL: content 0.535 < floor 0.70"  # failed checks first
     assert len(refused.reasons) == 2 and "pipeline.sh" not in refused.next_command
     champion = {"version": "v0002", "created_at": "2026-11-20T10:00:00+00:00"}
-    held = task_state(champion, {**GATE_REFUSED, "version": "v0003"}, True, True, "triage")
+    held = task_state(champion, GATE_REFUSED.model_copy(update={"version": "v0003"}), True, True,
+                      "triage")  # fmt: skip
     assert held.kind == "champion" and "Champion v0002" in held.headline
     assert "v0003" in held.headline and held.reasons[0].startswith("FAIL")
-    fresh = task_state(champion, {**GATE_REFUSED, "version": "v0002", "passed": True,
-                                  "promoted": True}, True, True, "triage")  # fmt: skip
+    passed = GATE_REFUSED.model_copy(update={"version": "v0002", "passed": True, "promoted": True})
+    fresh = task_state(champion, passed, True, True, "triage")
     assert fresh.kind == "champion" and fresh.reasons == ()
 
 
 def test_a_refusal_remembered_only_by_the_registry_still_reads_as_refused():
     from dashboard.reports import task_state
 
-    last = {"version": "v0001", "status": "rejected", "gate": {"passed": False,
-            "reasons": ["pass: n", "FAIL: bleu 0.4 < floor 0.70"]}}  # fmt: skip
+    refusal = {"passed": False, "reasons": ["pass: n", "FAIL: bleu 0.4 < floor 0.70"]}
+    last = samples.registry_entry("papers", "v0001", "rejected", gate=refusal)
     state = task_state(None, None, False, False, "papers", last_entry=last)
     assert state.kind == "refused" and state.reasons[0] == "FAIL: bleu 0.4 < floor 0.70"
 

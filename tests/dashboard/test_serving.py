@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapterflow.artifacts import ArtifactError
 from adapterflow.paths import ProjectPaths
 from adapterflow.serve.status import status_path, write_status
-from dashboard.files import ArtifactError
 from dashboard.serving import api_line, live_servers
 from tests.dashboard.conftest import shown_text
 
@@ -27,7 +27,11 @@ def _write(root, port: int, state: str, tasks: dict) -> None:
 
 
 def _served(version: str | None, error: str | None = None) -> dict:
-    return {"state": "serving" if version else "no champion", "version": version, "error": error}
+    state = "serving" if version else "no champion"
+    loaded = "2026-11-30T10:00:00+00:00" if version else None
+    sha = "ab" * 32 if version else None
+    return {"state": state, "version": version, "adapter_sha256": sha, "loaded_at": loaded,
+            "error": error}  # fmt: skip
 
 
 def test_live_servers_skip_stopped_and_stale_ones(tmp_path):
@@ -56,7 +60,7 @@ def test_a_malformed_status_file_names_itself(tmp_path):
     path = tmp_path / "reports" / "serve" / "x_1.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"state": "running", "url": "u", "tasks": {}}))
-    with pytest.raises(ArtifactError, match="x_1.json is malformed: key 'heartbeat_at'"):
+    with pytest.raises(ArtifactError, match="x_1.json is malformed: key 'pid' is missing"):
         live_servers(tmp_path)
 
 

@@ -59,6 +59,25 @@ def test_repro_runs_every_stage_and_ends_with_a_gate_decision_per_task(clone, fi
     assert "structural" in shown.stdout and "reports/metrics/triage.json" in shown.stdout
 
 
+def test_the_dashboard_reads_every_report_the_stages_wrote(clone, first_repro):
+    from dashboard import corpus, reports, serving  # the readers behind every page
+
+    assert first_repro.returncode == 0
+    assert corpus.load_scrape_summary(clone).sources
+    assert corpus.load_prepare_summary(clone).tasks.keys() == {"triage", "papers"}
+    assert corpus.load_validation(clone) and not corpus.raw_counts(clone).empty
+    registry = reports.load_registry(clone)
+    for task in ("triage", "papers"):
+        assert reports.load_metrics(clone, task).n == 6
+        assert reports.load_gate(clone, task).task == task
+        assert reports.load_train_summary(clone, task).steps == 2
+        assert len(reports.load_predictions(clone, task)) == 6
+        assert not reports.load_loss(clone, task).empty
+        assert not corpus.processed_labels(clone, task).empty
+        assert len(reports.history_frame(registry, task)) == 1
+    assert serving.live_servers(clone) == {}
+
+
 def test_second_repro_retrains_nothing(clone, first_repro):
     assert first_repro.returncode == 0
     lock_before = (clone / "dvc.lock").read_text()

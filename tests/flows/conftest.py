@@ -53,9 +53,11 @@ elif stage == "train":
     write(f"models/adapters/{sys.argv[2]}/adapter.txt", f"trained on {len(rows)} bytes")
 elif stage == "promote":
     task, ok = sys.argv[2], control["promote"]
-    write(f"reports/gate/{task}.json", json.dumps({
+    write(f"reports/gate/{task}.json", json.dumps({  # a whole GateReport (adapterflow.artifacts)
         "task": task, "passed": ok, "promoted": ok, "version": "v0001" if ok else None,
-        "reasons": [] if ok else ["content 0.41 < floor 0.70"]}))
+        "champion_before": None, "checks": [],
+        "reasons": [] if ok else ["content 0.41 < floor 0.70"],
+        "adapter_sha256": "toy", "base_sha256": "toy", "decided_at": "2026-11-30T10:00:00+00:00"}))
 '''
 
 TOY_DVC = {

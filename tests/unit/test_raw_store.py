@@ -110,7 +110,10 @@ def test_offline_seeds_only_the_configured_sources_and_again_is_a_no_op(demo_pro
         ("cs.LG", "demo", 2),
     }
     report = read_json(demo_project.report_dir("scrape") / "summary.json")
-    assert set(report) == {"finished_at", "offline", "sources", "failed"} and report["offline"]
+    assert (
+        set(report) == {"schema_version", "finished_at", "offline", "sources", "failed"}
+        and report["offline"]
+    )
     assert report["failed"] == {}
     assert set(report["sources"][0]) == {
         "kind", "name", "origin", "fetched", "new", "updated", "total", "complete", "note",

@@ -47,6 +47,7 @@ def _evaluate(project: ProjectPaths, right: int, n: int = 40, weights: bytes = b
     block |= {"intervals": {m: [share - 0.1, share] for m in ("structural", "content", "bleu")}}
     block |= {"bleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"}
     metrics = {"task": TASK, **block, "baseline": block, "adapter": f"models/adapters/{TASK}"}
+    metrics["evaluated_at"] = "2026-11-30T10:00:00+00:00"
     if not project.base_model.is_dir():  # the base's bytes are hashed, never loaded, here
         project.base_model.mkdir(parents=True)
         (project.base_model / "config.json").write_text('{"model_type": "none"}')

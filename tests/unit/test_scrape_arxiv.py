@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from adapterflow.artifacts.records import raw_fields
 from adapterflow.io import read_json, read_jsonl
 from adapterflow.paths import ProjectPaths
 from adapterflow.scrape import ScrapeError, run_scrape_source
 from adapterflow.scrape.http import Clock
-from adapterflow.scrape.store import ARXIV_FIELDS
 from tests.replay_server import FakeArxiv, ReplayServer, Reply, paper, recorded, scrape_params
 
 EMPTY = "v2026_id_0000.0000_s0_m100_8b51d9633a68.xml"
@@ -67,7 +67,7 @@ def test_a_recorded_feed_becomes_records_with_base_id_and_version(project, real_
     }  # fmt: skip
     assert len(server.requests) == 1  # totalResults=1 reached: no second page asked for
     [record] = _stored(project)
-    assert set(record) == ARXIV_FIELDS
+    assert set(record) == set(raw_fields("arxiv"))
     assert (record["id"], record["version"]) == ("1707.08567", 1)
     assert (
         record["title"]

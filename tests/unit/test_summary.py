@@ -6,53 +6,43 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from adapterflow.artifacts import Registry
 from adapterflow.cli import app
-from adapterflow.io import write_json_atomic
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.summary import build_summary
+from tests import artifact_samples as samples
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _metrics(task: str, content: float, fields: dict, scoring: dict) -> dict:
-    intervals = {"structural": [0.9, 1.0], "content": [content - 0.1, content + 0.1],
-                 "bleu": [0.8, 0.9]}  # fmt: skip
-    base = {"structural": 0.0, "content": 0.0, "bleu": 0.06, "fields": dict.fromkeys(fields, 0.0)}
-    return {"task": task, "n": 40, "structural": 0.975, "content": content, "bleu": 0.85,
-            "fields": fields, "scoring": scoring, "intervals": intervals,
-            "baseline": {**base, "cache": {"cached": True, "path": "m/b.json"}}}  # fmt: skip
 
 
 def _project(tmp_path: Path) -> tuple[ProjectPaths, object]:
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     paths = ProjectPaths(tmp_path)
-    reports = paths.reports
-    write_json_atomic(
-        reports / "metrics" / "triage.json",
-        _metrics("triage", 0.81, {"severity": 0.7, "component": 0.8, "reproducibility": 0.93},
-                 dict.fromkeys(("severity", "component", "reproducibility"), "exact")),
-    )  # fmt: skip
-    write_json_atomic(
-        reports / "metrics" / "papers.json",
-        _metrics("papers", 0.55, {"primary_category": 0.4, "title": 0.7},
-                 {"primary_category": "exact", "title": "token_f1"}),
-    )  # fmt: skip
-    write_json_atomic(reports / "gate" / "triage.json", {
-        "task": "triage", "passed": True, "promoted": True, "version": "v0001",
-        "champion_before": None, "reasons": ["pass: content 0.810 >= floor 0.70"]})  # fmt: skip
-    write_json_atomic(reports / "gate" / "papers.json", {
-        "task": "papers", "passed": False, "promoted": False, "version": "v0001",
-        "champion_before": None,
-        "reasons": ["pass: structural 0.975 >= floor 0.70",
-                    "FAIL: content 0.550 < floor 0.70"]})  # fmt: skip
-    write_json_atomic(reports / "train" / "triage" / "summary.json", {
-        "steps": 48, "train_tokens": 36000, "wall_s": 250.0, "tokens_per_s": 150.0,
-        "valid_loss": 0.2})  # fmt: skip
-    write_json_atomic(paths.registry / "registry.json", {"tasks": {
-        "triage": {"champion": "v0001", "history": [{"version": "v0001", "status": "champion"}]},
-        "papers": {"champion": None, "history": [{"version": "v0001", "status": "rejected"}]},
-    }})  # fmt: skip
+    cache = {"key": "k", "cached": True, "path": "m/b.json"}
+    triage = {"severity": 0.7, "component": 0.8, "reproducibility": 0.93}
+    samples.metrics(
+        "triage", {"structural": 0.975, "content": 0.81, "bleu": 0.85}, triage,
+        baseline=samples.score_block({"bleu": 0.06}, dict.fromkeys(triage, 0.0), cache=cache),
+        scoring=dict.fromkeys(triage, "exact"),
+    ).write(paths.metrics("triage"))  # fmt: skip
+    samples.metrics(
+        "papers", {"structural": 0.975, "content": 0.55, "bleu": 0.85},
+        {"primary_category": 0.4, "title": 0.7},
+        scoring={"primary_category": "exact", "title": "token_f1"},
+    ).write(paths.metrics("papers"))  # fmt: skip
+    samples.gate("triage", True, ["pass: content 0.810 >= floor 0.70"]).write(paths.gate("triage"))
+    refused = ["pass: structural 0.975 >= floor 0.70", "FAIL: content 0.550 < floor 0.70"]
+    samples.gate("papers", False, refused).write(paths.gate("papers"))
+    samples.train_summary(
+        "triage", steps=48, train_tokens=36000, wall_s=250.0, tokens_per_s=150.0, valid_loss=0.2
+    ).write(paths.train_summary("triage"))
+    Registry.model_validate({"tasks": {
+        "triage": {"champion": "v0001",
+                   "history": [samples.registry_entry("triage", "v0001", "champion")]},
+        "papers": {"champion": None,
+                   "history": [samples.registry_entry("papers", "v0001", "rejected")]},
+    }}).write(paths.registry_file)  # fmt: skip
     return paths, load_params(paths.params)
 
 

@@ -1,0 +1,112 @@
+"""The evaluate stage's files (formats: docs/ARTIFACTS.md).
+
+- `Metrics`: reports/metrics/<task>.json (a DVC metrics file; candidate at the top level,
+  zero-shot base model under `baseline`);
+- `PredictionRow` rows of reports/predictions/<task>.jsonl;
+- `BaselineCache`: models/baseline/<task>.json (the zero-shot answers, reused while its key holds).
+All scores are in [0, 1]. Not meant to be run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from adapterflow.artifacts.base import Artifact, Number, Row
+
+GATE_METRICS = ("structural", "content", "bleu")  # the three figures every gate can check
+
+
+class Confusion(BaseModel):
+    """Rows are references, columns outputs; `labels` ends with "<invalid>"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: list[str]
+    matrix: list[list[int]]
+
+
+class ScoreBlock(BaseModel):
+    """The figures of one model's answers (`intervals`: 95% [lo, hi] per metric and field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int
+    structural: Number
+    content: Number
+    bleu: Number
+    fields: dict[str, Number]
+    intervals: dict[str, list[Number]]
+    bleu_signature: str
+    # Absent from files written before per-field scoring and enum statistics were recorded.
+    scoring: dict[str, str] = {}
+    macro_f1: dict[str, Number] = {}
+    confusion: dict[str, Confusion] = {}
+    unconstrained: dict[str, Any] | None = None  # the same figures of unconstrained answers
+
+
+class BaselineCacheRecord(BaseModel):
+    """Whether the zero-shot answers came from the cache (`path`: the cache file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    cached: bool
+    path: str
+
+
+class BaselineBlock(ScoreBlock):
+    """The zero-shot base model's figures on the same items."""
+
+    cache: BaselineCacheRecord | None = None
+
+
+class Metrics(ScoreBlock, Artifact):
+    """reports/metrics/<task>.json; the three hashes bind it to the adapter, base model and
+    predictions file it measured (adapterflow/fingerprint.py)."""
+
+    WRITER = "evaluate"
+
+    task: str
+    decoding: Literal["unconstrained", "schema-constrained"] | None = None
+    baseline: BaselineBlock
+    adapter: str
+    evaluated_at: str
+    adapter_sha256: str | None = None
+    base_sha256: str | None = None
+    predictions_sha256: str | None = None
+
+
+class PredictionRow(Row):
+    """One test item: the candidate's and the baseline's answers and how they scored.
+
+    `fields` holds a bool per exact-match field and a score in [0, 1] per overlap-scored one.
+    """
+
+    WRITER = "evaluate"
+
+    id: str
+    input: str | None = None
+    reference: str
+    output: str
+    baseline_output: str | None = None
+    structural_ok: bool
+    fields: dict[str, bool | Number]
+    unconstrained_output: str | None = None
+
+    def correct(self) -> bool:
+        """Structurally valid and every field right (an overlap score only when perfect)."""
+        return self.structural_ok and all(v >= 1.0 for v in self.fields.values())
+
+
+class BaselineCache(Artifact):
+    """models/baseline/<task>.json: answers by example id, valid while `key` (a hash of `parts`:
+    base model, method, test split, decoding) matches."""
+
+    WRITER = "evaluate"
+
+    key: str
+    parts: dict[str, Any]
+    outputs: dict[str, str]
+    unconstrained: dict[str, str]
