@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from adapterflow.io import write_json_atomic
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare.tasks import SPLITS, get_tasks
+from adapterflow.tasks import SPLITS, get_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[
     from adapterflow.validate import frames, suites  # GX and pandas: only when the stage runs
 
     tasks = get_tasks(params.prepare)
-    sources = {task.source for task in tasks.values()}
+    sources = {task.source.kind for task in tasks.values()}
     out: list[tuple[str, Any, list[Any]]] = []
     if "github" in sources:
         frame = frames.raw_github_frame(paths, params.prepare)

@@ -1,10 +1,12 @@
-"""Task definitions: the schema, target rendering and parsing that train and evaluate rely on."""
+"""Task definitions: the schema, target rendering and parsing that train and evaluate rely on,
+and the task registry that params.py validates `prepare` against."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapterflow.prepare.tasks import get_task, get_tasks
+from adapterflow.tasks import TaskDefinition, get_task, get_tasks
+from adapterflow.tasks.sources import ARXIV
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +101,10 @@ def test_every_field_declares_its_scoring(prepare):
     ],
 )
 def test_bad_scoring_declarations_are_refused(scoring, match):
-    from adapterflow.prepare.tasks import TaskDefinition
-
     with pytest.raises(ValueError, match=match):
         TaskDefinition(
-            name="x", source="arxiv", system_prompt="", fields=("a", "b"),
-            enums={"a": ("u", "v")}, max_input_tokens=10, build_input=str, scoring=scoring,
+            name="x", source=ARXIV, system_prompt="", fields=("a", "b"), enums={"a": ("u", "v")},
+            max_input_tokens=10, build_input=str, build_example=str, scoring=scoring,
         )  # fmt: skip
 
 
