@@ -319,7 +319,7 @@ class SplitParams(Section):
 def _section_errors(where: str, err: ValidationError) -> str:
     """A task section's errors as `prepare.<task>.<key>: <message> (got <value>)` lines."""
     return "; ".join(
-        f"{'.'.join(map(str, (where, *e['loc'])))}: {e['msg']}"
+        f"{'.'.join(map(str, (where, *e['loc'])))}: {e['msg'].removeprefix('Value error, ')}"
         + ("" if isinstance(e["input"], dict) else f" (got {e['input']!r})")
         for e in err.errors()
     )

@@ -35,6 +35,7 @@ __all__ = [
     "FieldScoring",
     "Labelled",
     "TaskDefinition",
+    "TaskModuleError",
     "TaskPlugin",
     "get_task",
     "get_tasks",
