@@ -1,6 +1,7 @@
 """A third task is one module plus its params section: prepare, train and evaluate then run it.
 
-The module below is what docs/TASKS.md walks through; the test drops it into adapterflow/tasks/
+The module and section are the ones docs/TASKS.md walks through (read from it, so the two cannot
+drift apart); the test drops the module into adapterflow/tasks/
 (a temporary folder on the package's search path, as a new file there would be), adds its
 `prepare.sentiment` section to a temporary project's params.yaml and runs the real stages.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import textwrap
 
 import pytest
 import yaml
@@ -22,70 +22,19 @@ from adapterflow.prepare import run_prepare
 from adapterflow.tasks import SPLITS, get_task, registered
 from adapterflow.train import run_train
 from tests import rawdata
-
-SENTIMENT_MODULE = textwrap.dedent(
-    '''
-    """Task `sentiment`: a GitHub issue title -> {"mood": one of prepare.sentiment.moods}."""
-
-    from __future__ import annotations
-
-    from pydantic import Field, model_validator
-
-    from adapterflow.prepare.normalise import normalise_text
-    from adapterflow.sections import Section
-    from adapterflow.tasks.base import Labelled, TaskDefinition, TaskPlugin, enum_text
-    from adapterflow.tasks.sources import GITHUB
+from tests.conftest import REPO_ROOT
 
 
-    class SentimentParams(Section):
-        moods: tuple[str, ...] = Field(min_length=2)
-        words: dict[str, tuple[str, ...]]
-        default: str
-        max_input_tokens: int = Field(gt=0)
-
-        @model_validator(mode="after")
-        def _moods_are_known(self) -> SentimentParams:
-            unknown = sorted({*self.words, self.default} - set(self.moods))
-            if unknown:
-                raise ValueError(f"moods {unknown} are not in moods {list(self.moods)}")
-            return self
+def _walkthrough() -> tuple[str, dict]:
+    """The module and the params section that docs/TASKS.md's third-task walkthrough shows."""
+    doc = (REPO_ROOT / "docs" / "TASKS.md").read_text(encoding="utf-8")
+    walkthrough = doc.split("## Adding a third task", 1)[1]
+    module = walkthrough.split("```python\n", 1)[1].split("```", 1)[0]
+    section = yaml.safe_load(walkthrough.split("```yaml\n", 1)[1].split("```", 1)[0])
+    return module, section["prepare"]["sentiment"]
 
 
-    def define(p: SentimentParams) -> TaskDefinition:
-        def build_input(issue):
-            return normalise_text(issue["title"])
-
-        def build_example(issue):
-            text = build_input(issue)
-            if not text:
-                return "empty_title"
-            words = set(text.casefold().split())
-            hit = next(((m, w) for m, ws in p.words.items() for w in ws if w in words), None)
-            mood, why = hit or (p.default, None)
-            return Labelled(text, {"mood": mood}, {"mood": f"keyword:{why}" if why else "default"})
-
-        return TaskDefinition(
-            name="sentiment",
-            source=GITHUB,
-            system_prompt=f'Reply with JSON only: {{"mood": "{enum_text(p.moods)}"}}',
-            fields=("mood",),
-            enums={"mood": p.moods},
-            max_input_tokens=p.max_input_tokens,
-            build_input=build_input,
-            build_example=build_example,
-            scoring={"mood": "exact"},
-        )
-
-
-    TASK = TaskPlugin(name="sentiment", source=GITHUB, params=SentimentParams, define=define)
-    '''
-)
-SECTION = {
-    "moods": ["angry", "calm"],
-    "words": {"angry": ["crash", "crashes", "broken", "freeze"]},
-    "default": "calm",
-    "max_input_tokens": 32,
-}
+SENTIMENT_MODULE, SECTION = _walkthrough()
 
 
 @pytest.fixture()
