@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from cronsim import CronSim, CronSimError
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -28,17 +27,10 @@ from pydantic import (
 )
 
 from adapterflow.artifacts.evaluation import GATE_METRICS  # what a floor can be set for
+from adapterflow.sections import CATEGORY_PATTERN, REPO_PATTERN, Section
+from adapterflow.tasks import registered
 
-REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
-CATEGORY_PATTERN = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
-
-
-class Section(BaseModel):
-    """Base for every params section: immutable, unknown keys are an error, and every float field
-    (in any section, nested dicts included) must be finite: YAML's `.inf`/`.nan` pass `gt=0`-style
-    bounds (inf > 0) and would reach training as an all-NaN adapter."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+__all__ = ["CATEGORY_PATTERN", "REPO_PATTERN", "Section"]  # kept importable from here too
 
 
 # ---------------------------------------------------------------------------------------- scrape
@@ -325,127 +317,69 @@ class SplitParams(Section):
     valid_share: float = Field(gt=0.0, lt=1.0)
 
 
-class KeywordRule(Section):
-    value: str
-    keywords: tuple[str, ...] = Field(min_length=1)
-
-
-class TriagePrepareParams(Section):
-    prompt: Literal["short", "long"]
-    max_input_tokens: int = Field(gt=0)
-    max_code_lines: int = Field(ge=0)
-    max_line_chars: int = Field(ge=20)
-    min_body_chars: int = Field(ge=0)
-    label_maps: dict[str, dict[str, dict[str, str]]]
-    keyword_rules: dict[str, tuple[KeywordRule, ...]]
-    keyword_title_first: tuple[str, ...]
-    template_fields: dict[str, tuple[str, ...]]
-    defaults: dict[str, str]
-
-    @model_validator(mode="after")
-    def _labels_use_the_triage_vocabulary(self) -> TriagePrepareParams:
-        # Lazy import: the vocabulary lives with the task definitions, which import this module.
-        from adapterflow.prepare.tasks import TRIAGE_VOCABULARY as vocab
-
-        def check(where: str, field: str, value: str) -> None:
-            if field not in vocab:
-                raise ValueError(f"{where} names field {field!r}; use one of {list(vocab)}")
-            if value not in vocab[field]:
-                raise ValueError(
-                    f"{where} gives {field} = {value!r}, not in the triage vocabulary; "
-                    f"use one of {list(vocab[field])}"
-                )
-
-        for repo, labels in self.label_maps.items():
-            if not REPO_PATTERN.match(repo):
-                raise ValueError(f"prepare.triage.label_maps key {repo!r} is not 'owner/name'")
-            for label, targets in labels.items():
-                for field, value in targets.items():
-                    check(f"prepare.triage.label_maps[{repo!r}][{label!r}]", field, value)
-        for field, rules in self.keyword_rules.items():
-            for rule in rules:
-                check(f"prepare.triage.keyword_rules.{field}", field, rule.value)
-        unknown = [f for f in self.keyword_title_first if f not in vocab]
-        if unknown:
-            raise ValueError(
-                f"prepare.triage.keyword_title_first names {unknown}; use some of {list(vocab)}"
-            )
-        unknown = [f for f in self.template_fields if f not in vocab]
-        if unknown or not all(
-            all(n.strip() for n in names) for names in self.template_fields.values()
-        ):
-            raise ValueError(
-                f"prepare.triage.template_fields names unknown fields {unknown} or an empty "
-                f"template name; use some of {list(vocab)}, each with names like 'Reproducible'"
-            )
-        missing = [f for f in vocab if f not in self.defaults]
-        if missing:
-            raise ValueError(
-                f"prepare.triage.defaults lacks {missing}; give a default for every field"
-            )
-        for field, value in self.defaults.items():
-            check("prepare.triage.defaults", field, value)
-        return self
-
-
-class PapersPrepareParams(Section):
-    prompt: Literal["short", "long"]
-    categories: tuple[str, ...] = Field(min_length=2)
-    max_input_tokens: int = Field(gt=0)
-    answer_order: tuple[str, ...]
-    category_names: dict[str, str]
-
-    @model_validator(mode="after")
-    def _names_are_for_configured_categories(self) -> PapersPrepareParams:
-        unknown = sorted(set(self.category_names) - set(self.categories))
-        if unknown:
-            raise ValueError(
-                f"prepare.papers.category_names names {unknown}, which are not in "
-                f"prepare.papers.categories {list(self.categories)}; name only configured ones"
-            )
-        return self
-
-    @field_validator("answer_order")
-    @classmethod
-    def _answer_order_is_the_fields(cls, order: tuple[str, ...]) -> tuple[str, ...]:
-        if sorted(order) != ["primary_category", "title"]:
-            raise ValueError(
-                f"prepare.papers.answer_order {list(order)} must list title and primary_category "
-                "once each, in the order the answer gives them"
-            )
-        return order
-
-    @field_validator("categories")
-    @classmethod
-    def _categories_are_distinct(cls, cats: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in cats if not CATEGORY_PATTERN.match(c)]
-        if bad or len(set(cats)) != len(cats):
-            raise ValueError(
-                f"prepare.papers.categories {list(cats)} has a repeated or malformed category "
-                f"{bad}; list distinct arXiv categories such as 'cs.LG'"
-            )
-        return cats
+def _section_errors(where: str, err: ValidationError) -> str:
+    """A task section's errors as `prepare.<task>.<key>: <message> (got <value>)` lines."""
+    return "; ".join(
+        f"{'.'.join(map(str, (where, *e['loc'])))}: {e['msg'].removeprefix('Value error, ')}"
+        + ("" if isinstance(e["input"], dict) else f" (got {e['input']!r})")
+        for e in err.errors()
+    )
 
 
 class PrepareParams(Section):
+    """`prepare`: the keys every task shares, plus one section per task, `prepare.<task>`.
+
+    A task section's type comes from its task module (adapterflow/tasks/<task>.py, found by the
+    registry), so adding a task touches neither this file nor the others; `section(task)` returns
+    it typed, and `prepare.<task>` reads it as an attribute.
+    """
+
+    # extra="allow" only to hand the task sections to `_task_sections`, which validates each with
+    # its task's own frozen, extra="forbid" type and refuses every key that names no task.
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+
     tasks: tuple[str, ...] = Field(min_length=1)
     split: SplitParams
     max_examples_per_task: int = Field(gt=0)
-    triage: TriagePrepareParams
-    papers: PapersPrepareParams
 
-    @field_validator("tasks")
-    @classmethod
-    def _tasks_are_known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        from adapterflow.prepare.tasks import TASK_NAMES
-
-        unknown = [n for n in names if n not in TASK_NAMES]
-        if unknown or len(set(names)) != len(names):
+    @model_validator(mode="after")
+    def _task_sections(self) -> PrepareParams:
+        plugins = registered()
+        sections = self.__pydantic_extra__ or {}
+        for key, value in sections.items():
+            if key not in plugins:
+                raise ValueError(
+                    f"prepare.{key} is neither a prepare key nor a task; known tasks: "
+                    f"{sorted(plugins)} (a task is a module in adapterflow/tasks/, docs/TASKS.md)"
+                )
+            try:
+                sections[key] = plugins[key].params.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(_section_errors(f"prepare.{key}", exc)) from None
+        unknown = [n for n in self.tasks if n not in plugins]
+        if unknown or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(
-                f"prepare.tasks {list(names)} has an unknown or repeated task {unknown}; "
-                f"list some of {list(TASK_NAMES)} once each"
+                f"prepare.tasks {list(self.tasks)} has an unknown or repeated task {unknown}; "
+                f"list some of {sorted(plugins)} once each"
             )
-        return names
+        missing = [n for n in self.tasks if n not in sections]
+        if missing:
+            raise ValueError(
+                f"prepare.tasks enables {missing} but params.yaml has no prepare.<task> section "
+                "for them; add one (its keys: the task module's params type, docs/TASKS.md)"
+            )
+        return self
+
+    def section(self, task: str) -> Section:
+        """The validated `prepare.<task>` section.
+
+        Raises:
+            KeyError: params.yaml has no section for `task`.
+        """
+        sections = self.__pydantic_extra__ or {}
+        if task not in sections:
+            raise KeyError(f"params.yaml has no prepare.{task} section; add one (docs/TASKS.md)")
+        return sections[task]
 
 
 # -------------------------------------------------------------------------------------- validate
@@ -502,6 +436,8 @@ def _format_errors(path: Path, err: ValidationError) -> str:
             lines.append(
                 f"  - {where}: required key is missing; add it (see the shipped params.yaml)"
             )
+        elif isinstance(item["input"], dict):  # a whole section: the message names the key
+            lines.append(f"  - {where}: {item['msg']}")
         else:
             lines.append(f"  - {where}: {item['msg']} (got {item['input']!r})")
     return "\n".join(lines)

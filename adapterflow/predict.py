@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from adapterflow.answers import json_line, valid_text
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
+from adapterflow.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +70,11 @@ def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
 
 
 def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
-    """The user turn for one input: its "text", or a raw issue/paper built as prepare does."""
-    from adapterflow.prepare.normalise import normalise_markdown, normalise_text
-    from adapterflow.prepare.tasks import get_task
-
+    """The user turn for one input: its "text", or a raw issue/paper built by the task's input
+    builder, the one prepare builds training examples with (`TaskDefinition.build_input`)."""
     if "text" in item:
         return str(item["text"])
-    definition = get_task(params.prepare, task)
-    if definition.source == "github":
-        triage = params.prepare.triage
-        body = normalise_markdown(item.get("body"), triage.max_code_lines, triage.max_line_chars)
-        return definition.build_input({"title": normalise_text(item["title"]), "body": body})
-    return definition.build_input({"abstract": normalise_text(item["abstract"])})
+    return get_task(params.prepare, task).build_input(item)
 
 
 def prompts_for(
@@ -91,7 +85,7 @@ def prompts_for(
 
     Args:
         tokenizer: the base model's tokenizer.
-        definition: the task (`adapterflow.prepare.tasks.TaskDefinition`).
+        definition: the task (`adapterflow.tasks.TaskDefinition`).
         texts: user turns, e.g. from `item_text`.
 
     Returns:
@@ -133,7 +127,6 @@ def run_predict(
     from adapterflow.evaluate import load_measured_model
     from adapterflow.evaluate.constrain import answer_processors
     from adapterflow.evaluate.generate import generate_answers
-    from adapterflow.prepare.tasks import get_task
 
     definition = get_task(params.prepare, task)
     version, adapter_dir = champion_dir(paths, task)

@@ -37,7 +37,7 @@ from adapterflow.io import read_jsonl  # noqa: E402
 from adapterflow.params import load_params  # noqa: E402
 from adapterflow.paths import ProjectPaths  # noqa: E402
 from adapterflow.predict import item_text  # noqa: E402
-from adapterflow.prepare.tasks import get_task  # noqa: E402
+from adapterflow.tasks import get_task  # noqa: E402
 
 logger = logging.getLogger("eval_throughput")
 
@@ -52,7 +52,7 @@ def _prompts(tokenizer, task: str, n: int) -> tuple[list[str], str]:
     from adapterflow.prepare.normalise import trim_to_tokens
 
     definition = get_task(params.prepare, task)
-    source = paths.demo / definition.source
+    source = paths.demo / definition.source.kind
     items = [row for f in sorted(source.glob("*.jsonl")) for row in read_jsonl(f)][:n]
     prompts = []
     for item in items:

@@ -220,7 +220,7 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     from adapterflow.evaluate.constrain import AnswerGrammar
     from adapterflow.evaluate.model import adapter_method, check_adapter
     from adapterflow.evaluate.report import build_reports, write_reports
-    from adapterflow.prepare.tasks import get_task
+    from adapterflow.tasks import get_task
 
     start = time.perf_counter()
     definition = get_task(params.prepare, task)

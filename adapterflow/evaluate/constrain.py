@@ -42,7 +42,7 @@ import torch
 from transformers import LogitsProcessor
 
 from adapterflow.chat import END_OF_TURN
-from adapterflow.prepare.tasks import TaskDefinition
+from adapterflow.tasks import TaskDefinition
 
 # Allowed in a free-text value: anything JSON lets a string hold without escaping.
 FREE_TEXT = r'[^"\\\x00-\x1f]+'

@@ -23,7 +23,7 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.examples import TaskExamples, build_examples
 from adapterflow.prepare.labelling import provenance_kind
 from adapterflow.prepare.raw import read_raw
-from adapterflow.prepare.tasks import SPLITS, TaskDefinition, get_tasks
+from adapterflow.tasks import SPLITS, TaskDefinition, get_tasks
 
 logger = logging.getLogger(__name__)
 HISTOGRAM_BINS = 10
@@ -113,10 +113,11 @@ def run_prepare(prepare: PrepareParams, paths: ProjectPaths) -> PrepareSummary:
         BaseModelMissingError: models/base has no tokenizer (run `import`).
     """
     tasks = get_tasks(prepare)
-    raw = {source: read_raw(paths, source) for source in sorted({t.source for t in tasks.values()})}
+    kinds = sorted({t.source.kind for t in tasks.values()})
+    raw = {kind: read_raw(paths, kind) for kind in kinds}
     tokenizer = load_tokenizer(paths)
     built = {
-        name: build_examples(task, raw[task.source], prepare, tokenizer)
+        name: build_examples(task, raw[task.source.kind], prepare, tokenizer)
         for name, task in tasks.items()
     }
     report: dict[str, Any] = {"tasks": {}}

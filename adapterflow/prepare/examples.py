@@ -14,16 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapterflow.chat import render_completion, render_prompt
-from adapterflow.prepare.labelling import Labeller
-from adapterflow.prepare.normalise import (
-    count_tokens,
-    normalise_markdown,
-    normalise_text,
-    trim_to_tokens,
-)
-from adapterflow.prepare.raw import github_item_id, github_ref
+from adapterflow.prepare.normalise import count_tokens, trim_to_tokens
 from adapterflow.prepare.split import assign_split, sample_ids
-from adapterflow.prepare.tasks import TaskDefinition
+from adapterflow.tasks import Labelled, TaskDefinition
 
 if TYPE_CHECKING:
     from adapterflow.params import PrepareParams
@@ -51,55 +44,25 @@ class TaskExamples:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
-def _triage_candidates(
-    task: TaskDefinition, items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]
+def _candidates(
+    task: TaskDefinition, items: list[dict[str, Any]], dropped: Counter[str]
 ) -> Iterator[Candidate]:
-    triage = prepare.triage
-    labeller = Labeller(triage)
-    for issue in items:
-        body = normalise_markdown(issue["body"], triage.max_code_lines, triage.max_line_chars)
-        if len(body) < triage.min_body_chars:
-            dropped["body_too_short"] += 1
-            continue
-        title = normalise_text(issue["title"])
-        labels = labeller.label(issue["repo"], list(issue["labels"]), title, body)
-        yield Candidate(
-            item_id=github_item_id(issue),
-            ref=github_ref(issue),
-            source=issue["repo"],
-            created_at=issue["created_at"],
-            updated=issue["updated_at"],
-            text=task.build_input({"title": title, "body": body}),  # the builder predict uses too
-            target=labels.values,
-            provenance=labels.provenance,
-        )
-
-
-def _papers_candidates(
-    task: TaskDefinition, items: list[dict[str, Any]], prepare: PrepareParams, dropped: Counter[str]
-) -> Iterator[Candidate]:
-    categories = set(prepare.papers.categories)
-    for paper in items:
-        if paper["primary_category"] not in categories:
-            dropped["category_not_configured"] += 1
-            continue
-        abstract, title = normalise_text(paper["abstract"]), normalise_text(paper["title"])
-        if not abstract or not title:
-            dropped["empty_abstract_or_title"] += 1
+    source = task.source
+    for item in items:
+        example = task.build_example(item)  # the input builder predict and serve use too
+        if not isinstance(example, Labelled):
+            dropped[example] += 1
             continue
         yield Candidate(
-            item_id=paper["id"],
-            ref=paper["id"],
-            source=paper["primary_category"],
-            created_at=paper["published"],
-            updated=f"{paper['version']:06d} {paper['updated']}",
-            text=task.build_input({"abstract": abstract}),
-            target={"title": title, "primary_category": paper["primary_category"]},
-            provenance={"title": "field:title", "primary_category": "field:primary_category"},
+            item_id=source.item_id(item),
+            ref=source.ref(item),
+            source=source.group(item),
+            created_at=source.created_at(item),
+            updated=source.updated(item),
+            text=example.text,
+            target=example.target,
+            provenance=example.provenance,
         )
-
-
-_CANDIDATES = {"triage": _triage_candidates, "papers": _papers_candidates}
 
 
 def _dedupe(candidates: list[Candidate], dropped: Counter[str]) -> list[Candidate]:
@@ -136,9 +99,7 @@ def build_examples(
         The records (sorted by id) and the counts of items left out, by reason.
     """
     out = TaskExamples()
-    candidates = _dedupe(
-        list(_CANDIDATES[task.name](task, items, prepare, out.dropped)), out.dropped
-    )
+    candidates = _dedupe(list(_candidates(task, items, out.dropped)), out.dropped)
     salt = prepare.split.salt
     if len(candidates) > prepare.max_examples_per_task:
         keep = sample_ids(

@@ -26,10 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from adapterflow.prepare.tasks import TRIAGE_VOCABULARY
-
-if TYPE_CHECKING:
-    from adapterflow.params import TriagePrepareParams
+if TYPE_CHECKING:  # the triage task module builds a Labeller; only the type comes back here
+    from adapterflow.tasks.triage import TriagePrepareParams
 
 
 @dataclass(frozen=True)
@@ -106,6 +104,7 @@ class Labeller:
             for field, names in triage.template_fields.items()
         }
         self._defaults = dict(triage.defaults)
+        self._fields = tuple(triage.vocabulary.values())
         self._title_first = set(triage.keyword_title_first)
 
     def knows_repo(self, repo: str) -> bool:
@@ -136,7 +135,7 @@ class Labeller:
         entries = self._label_maps[repo.casefold()] if self.knows_repo(repo) else []
         values: dict[str, str] = {}
         provenance: dict[str, str] = {}
-        for field in TRIAGE_VOCABULARY:
+        for field in self._fields:
             found = next(
                 (
                     (name, targets[field])

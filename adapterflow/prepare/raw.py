@@ -15,7 +15,8 @@ from typing import Any
 
 from adapterflow.artifacts.records import raw_fields
 from adapterflow.io import read_json, read_jsonl
-from adapterflow.paths import ProjectPaths, github_store_name
+from adapterflow.paths import ProjectPaths
+from adapterflow.tasks.sources import get_source
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,12 @@ class RawStoreError(RuntimeError):
 
 def raw_dir(paths: ProjectPaths, source: str) -> Path:
     """The raw store folder of a source ("github" or "arxiv")."""
-    return paths.raw_github if source == "github" else paths.raw_arxiv
+    return get_source(source).store_dir(paths)
 
 
 def store_file_name(source: str, name: str) -> str:
     """The store file name of a repository ("owner/name") or category ("cs.LG")."""
-    return github_store_name(name) if source == "github" else f"{name}.jsonl"
+    return get_source(source).store_name(name)
 
 
 def configured_sources(paths: ProjectPaths, source: str) -> tuple[str, ...] | None:
@@ -64,7 +65,7 @@ def store_files(paths: ProjectPaths, source: str) -> list[Path]:
     wanted = {store_file_name(source, name) for name in names}
     stale = [f.name for f in files if f.name not in wanted]
     if stale:
-        what = "scrape.github.repos" if source == "github" else "scrape.arxiv.categories"
+        what = get_source(source).configured_by
         logger.warning(
             "%s: not reading %s: no longer in %s (renamed or dropped); delete them to silence this",
             folder,
@@ -104,17 +105,3 @@ def read_raw(paths: ProjectPaths, source: str) -> list[dict[str, Any]]:
             "(with scrape.offline: true it seeds the store from data/demo)"
         )
     return records
-
-
-def github_item_id(issue: dict[str, Any]) -> str:
-    """Stable id of an issue: GitHub's numeric issue `id` as text (e.g. "2147483647").
-
-    Not "owner/name#number": repositories get renamed (minetest/minetest became
-    luanti-org/luanti) and the same issue must keep its split under either name.
-    """
-    return str(issue["id"])
-
-
-def github_ref(issue: dict[str, Any]) -> str:
-    """Readable reference of an issue, "owner/name#number" (for people; never a key)."""
-    return f"{issue['repo']}#{issue['number']}"

@@ -70,7 +70,7 @@ def _reevaluate_champion(
     from adapterflow.evaluate.metrics import score_item
     from adapterflow.evaluate.model import load_adapter_model
     from adapterflow.evaluate.report import example_reference
-    from adapterflow.prepare.tasks import get_task
+    from adapterflow.tasks import get_task
 
     definition = get_task(params.prepare, task)
     examples = [e for e in load_test_examples(paths, task, params.evaluate) if e["id"] in ids]

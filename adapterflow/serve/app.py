@@ -244,7 +244,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
                 413, f"{len(request.inputs)} inputs in one request; the limit is "
                 f"{serve.max_inputs} (serve.max_inputs in params.yaml)",
             )  # fmt: skip
-        raw, shape = RAW_INPUTS[pool.definitions[task].source]
+        raw, shape = RAW_INPUTS[pool.definitions[task].source.kind]
         for i, item in enumerate(request.inputs):
             if not isinstance(item, schemas.TextInput | raw):
                 raise HTTPException(422, f"inputs.{i}: task {task} takes {{text}} or {shape}")

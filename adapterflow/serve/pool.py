@@ -30,6 +30,7 @@ from typing import Any
 
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
+from adapterflow.tasks import get_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +101,8 @@ class ModelPool:
     """The shared base model and each task's served adapter (see the module docstring)."""
 
     def __init__(self, params: Params, paths: ProjectPaths) -> None:
-        from adapterflow.prepare.tasks import get_task
-
         self.params, self.paths = params, paths
-        self.definitions = {t: get_task(params.prepare, t) for t in params.prepare.tasks}
+        self.definitions = get_tasks(params.prepare)
         self.states: dict[str, TaskState] = {t: TaskState() for t in self.definitions}
         self.method: str | None = None
         self.ready = False

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from adapterflow.artifacts import ValidationReport, ValidationSummary
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare.tasks import SPLITS, get_tasks
+from adapterflow.tasks import SPLITS, get_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,19 @@ def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[
     """(dataset name, frame, expectations) for every dataset this run checks."""
     from adapterflow.validate import frames, suites  # GX and pandas: only when the stage runs
 
-    tasks = get_tasks(params.prepare)
-    sources = {task.source for task in tasks.values()}
-    out: list[tuple[str, Any, list[Any]]] = []
-    if "github" in sources:
+    def raw_github() -> tuple[Any, list[Any]]:
         frame = frames.raw_github_frame(paths, params.prepare)
-        repos = sorted(set(frame["repo"].dropna()))
-        out.append(("raw_github", frame, suites.raw_github_suite(params, repos)))
-    if "arxiv" in sources:
-        out.append(("raw_arxiv", frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)))
+        return frame, suites.raw_github_suite(params, sorted(set(frame["repo"].dropna())))
+
+    def raw_arxiv() -> tuple[Any, list[Any]]:
+        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+
+    raw_checks = {"github": raw_github, "arxiv": raw_arxiv}  # by source kind, in report order
+    tasks = get_tasks(params.prepare)
+    sources = {task.source.kind for task in tasks.values()}
+    out: list[tuple[str, Any, list[Any]]] = [
+        (f"raw_{kind}", *check()) for kind, check in raw_checks.items() if kind in sources
+    ]
     for name, task in tasks.items():
         split_frames = frames.task_frames(paths, task)
         for split in SPLITS:

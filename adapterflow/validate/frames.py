@@ -21,7 +21,7 @@ from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.labelling import Labeller
 from adapterflow.prepare.raw import store_files
-from adapterflow.prepare.tasks import SPLITS, TaskDefinition
+from adapterflow.tasks import SPLITS, TaskDefinition
 
 GITHUB_FIELDS = raw_fields("github")
 ARXIV_FIELDS = raw_fields("arxiv")

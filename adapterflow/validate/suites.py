@@ -23,7 +23,7 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from adapterflow.params import Params
-from adapterflow.prepare.tasks import TaskDefinition
+from adapterflow.tasks import TaskDefinition
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
 # New-style ids (2301.01234) and old-style ids (hep-th/9901001), never a version suffix.

@@ -15,7 +15,7 @@ import yaml
 from adapterflow.io import read_jsonl
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare.tasks import SPLITS, get_task
+from adapterflow.tasks import SPLITS, get_task
 from adapterflow.validate import frames, suites
 from adapterflow.validate.context import GxRunner
 from tests import rawdata

@@ -14,7 +14,7 @@ from adapterflow.evaluate.constrain import (
     json_object_hopeless,
 )
 from adapterflow.evaluate.metrics import parse_object
-from adapterflow.prepare.tasks import get_task
+from adapterflow.tasks import get_task
 
 
 @pytest.fixture(scope="module")

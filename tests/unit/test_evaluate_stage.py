@@ -185,7 +185,7 @@ def test_constrained_decoding_is_gated_and_keeps_the_unconstrained_figure(
     project, tiny_model_dir, tiny_adapter_dir
 ):
     from adapterflow.evaluate.constrain import AnswerGrammar
-    from adapterflow.prepare.tasks import get_task
+    from adapterflow.tasks import get_task
 
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
     params = fast_params(project)

@@ -12,8 +12,9 @@ import yaml
 from adapterflow.params import ParamsError, load_params
 from adapterflow.prepare.labelling import Labeller, provenance_kind
 from adapterflow.prepare.normalise import normalise_markdown
-from adapterflow.prepare.tasks import TRIAGE_VOCABULARY
 from tests.conftest import REPO_ROOT
+
+VOCABULARY = load_params(REPO_ROOT / "params.yaml").prepare.triage.vocabulary.values()
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_every_shipped_label_map_target_is_in_the_vocabulary():
     for labels in params.prepare.triage.label_maps.values():
         for targets in labels.values():
             for field, value in targets.items():
-                assert value in TRIAGE_VOCABULARY[field]
+                assert value in VOCABULARY[field]
 
 
 def test_label_map_outside_the_vocabulary_is_rejected_with_the_fix(tmp_path):
@@ -154,7 +155,7 @@ def test_real_recorded_issues_get_vocabulary_values_and_provenance(real_data, la
         repo = item["repository_url"].split("/repos/", 1)[1]
         got = labeller.label(repo, [lab["name"] for lab in item["labels"]], item["title"], body)
         for field, value in got.values.items():
-            assert value in TRIAGE_VOCABULARY[field]
+            assert value in VOCABULARY[field]
             assert provenance_kind(got.provenance[field]) in {"label", "keyword", "default"}
         by_number[item["number"]] = got
     # Documented outcomes on real reports (openFrameworks 2018):

@@ -17,11 +17,16 @@ from adapterflow.evaluate.constrain import json_object_hopeless
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
 from adapterflow.fingerprint import EvidenceMismatchError, base_sha256
+from adapterflow.io import read_jsonl
 from adapterflow.merge import MergeTargetError, run_merge
 from adapterflow.modeling import ModelLoadError
-from adapterflow.predict import NoChampionError, Prediction, item_text, run_predict
-from adapterflow.prepare.tasks import get_task
+from adapterflow.params import load_params
+from adapterflow.predict import NoChampionError, Prediction, item_text, prompts_for, run_predict
+from adapterflow.prepare import load_tokenizer, run_prepare
+from adapterflow.prepare.raw import read_raw
 from adapterflow.promote import run_promote
+from adapterflow.tasks import SPLITS, get_task, get_tasks
+from tests import rawdata
 from tests.tiny_adapter import build_tiny_adapter, fast_params, seed_project
 from tests.tiny_model import build_tiny_model
 
@@ -103,6 +108,25 @@ def test_predict_reads_raw_issues_from_a_file(champion_project, tmp_path):
         "Title: Audio crash",
         "Title: menu slow",
     ]
+
+
+def test_predict_sends_the_model_the_user_turn_prepare_trained_on(project, tiny_model_dir):
+    """Every demo issue and paper, sent raw to predict (and so to serve), becomes exactly the
+    user turn of its training example: one input builder, one cleanup, one token budget."""
+    rawdata.link_base_model(project, tiny_model_dir)
+    for kind in ("github", "arxiv"):  # the demo corpus is in the raw store format
+        shutil.copytree(project.demo / kind, project.raw / kind)
+    params = load_params(project.params)
+    run_prepare(params.prepare, project)
+    tokenizer = load_tokenizer(project)
+    for name, definition in get_tasks(params.prepare).items():
+        source = definition.source
+        raw = {source.item_id(item): item for item in read_raw(project, source.kind)}
+        records = [r for s in SPLITS for r in read_jsonl(project.task_split(name, s))]
+        assert len(records) > 100
+        turns = [item_text(params, name, raw[r["meta"]["item_id"]]) for r in records]
+        sent, _ = prompts_for(tokenizer, definition, turns)
+        assert sent == [r["messages"][1]["content"] for r in records]
 
 
 def test_merged_model_matches_base_plus_adapter(champion_project, tmp_path):

@@ -14,8 +14,8 @@ from adapterflow.params import load_params
 from adapterflow.prepare import BaseModelMissingError, run_prepare
 from adapterflow.prepare.raw import RawStoreError
 from adapterflow.prepare.split import assign_split
-from adapterflow.prepare.tasks import SPLITS
 from adapterflow.scrape import run_scrape_source
+from adapterflow.tasks import SPLITS
 from tests import rawdata
 from tests.replay_server import FakeGitHub, ReplayServer, scrape_params
 from tests.replay_server import issue as api_issue

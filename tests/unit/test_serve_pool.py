@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from adapterflow.prepare.tasks import get_task
 from adapterflow.serve.pool import _check_adapter_files, _clean, _parse
+from adapterflow.tasks import get_task
 from tests.tiny_adapter import build_tiny_adapter
 
 

@@ -1,10 +1,18 @@
-"""Task definitions: the schema, target rendering and parsing that train and evaluate rely on."""
+"""Task definitions: the schema, target rendering and parsing that train and evaluate rely on,
+and the task registry that params.py validates `prepare` against."""
 
 from __future__ import annotations
 
-import pytest
+import sys
 
-from adapterflow.prepare.tasks import get_task, get_tasks
+import pytest
+import yaml
+
+import adapterflow.tasks
+from adapterflow.params import ParamsError, load_params
+from adapterflow.tasks import TaskDefinition, TaskModuleError, get_task, get_tasks, registered
+from adapterflow.tasks.sources import ARXIV
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +107,10 @@ def test_every_field_declares_its_scoring(prepare):
     ],
 )
 def test_bad_scoring_declarations_are_refused(scoring, match):
-    from adapterflow.prepare.tasks import TaskDefinition
-
     with pytest.raises(ValueError, match=match):
         TaskDefinition(
-            name="x", source="arxiv", system_prompt="", fields=("a", "b"),
-            enums={"a": ("u", "v")}, max_input_tokens=10, build_input=str, scoring=scoring,
+            name="x", source=ARXIV, system_prompt="", fields=("a", "b"), enums={"a": ("u", "v")},
+            max_input_tokens=10, build_input=str, build_example=str, scoring=scoring,
         )  # fmt: skip
 
 
@@ -129,3 +135,72 @@ def test_short_prompt_is_shorter_than_long(prepare):
         assert len(short_text) < len(long_text)
         for values in get_task(prepare, name).enums.values():  # both name every allowed value
             assert all(v in short_text and v in long_text for v in values)
+
+
+def _load_changed(tmp_path, change):
+    """Load the shipped params.yaml after `change(data)` edits its parsed copy."""
+    data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    change(data)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_params(path)
+
+
+def test_triage_vocabulary_comes_from_params(tmp_path):
+    def fewer_severities(data):
+        vocab = data["prepare"]["triage"]["vocabulary"]
+        vocab["severity"] = ["high", "medium", "low"]
+        data["prepare"]["triage"]["label_maps"] = {}
+        for rule in data["prepare"]["triage"]["keyword_rules"]["severity"]:
+            rule["value"] = "high" if rule["value"] == "critical" else rule["value"]
+
+    task = get_task(_load_changed(tmp_path, fewer_severities).prepare, "triage")
+    assert task.enums["severity"] == ("high", "medium", "low")
+    assert '"severity": "high|medium|low"' in task.system_prompt
+    assert (
+        task.parse_target('{"severity": "critical", "component": "ui", "reproducibility": "rare"}')
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["prepare"]["triage"]["vocabulary"].update(severity=["high", "high"]),
+            r"prepare\.triage\.vocabulary\.severity: .*repeated",
+        ),
+        (
+            lambda d: d["prepare"]["triage"]["vocabulary"].pop("component"),
+            r"prepare\.triage\.vocabulary\.component: Field required",
+        ),
+        (
+            lambda d: d["prepare"].update(triag=d["prepare"]["triage"]),
+            r"prepare\.triag is neither a prepare key nor a task; known tasks: \['papers', 'tri",
+        ),
+        (
+            lambda d: d["prepare"].update(tasks=["triage", "summaries"]),
+            r"unknown or repeated task \['summaries'\]",
+        ),
+        (
+            lambda d: d["prepare"].pop("papers"),
+            r"prepare\.tasks enables \['papers'\] but params\.yaml has no prepare\.<task> section",
+        ),
+    ],
+    ids=["repeated-value", "missing-field", "misspelt-task", "unknown-task", "missing-section"],
+)
+def test_bad_task_params_fail_at_load_naming_the_key(tmp_path, change, message):
+    with pytest.raises(ParamsError, match=message):
+        _load_changed(tmp_path, change)
+
+
+def test_a_module_in_the_task_folder_without_a_plugin_is_named(tmp_path, monkeypatch):
+    (tmp_path / "notes.py").write_text("TASKS = []\n", encoding="utf-8")
+    monkeypatch.setattr(adapterflow.tasks, "__path__", [*adapterflow.tasks.__path__, str(tmp_path)])
+    registered.cache_clear()
+    try:
+        with pytest.raises(TaskModuleError, match=r"notes\.py: a task module must export TASK"):
+            registered()
+    finally:
+        sys.modules.pop("adapterflow.tasks.notes", None)
+        registered.cache_clear()
