@@ -13,7 +13,7 @@ from adapterflow.chat import render_prompt
 from adapterflow.evaluate.constrain import AnswerGrammar, answer_processors
 from adapterflow.evaluate.generate import generate_answers, generate_left_padded
 from adapterflow.evaluate.model import load_adapter_model
-from adapterflow.prepare.tasks import get_task
+from adapterflow.tasks import get_task
 from tests.tiny_adapter import build_tiny_adapter, example
 
 
