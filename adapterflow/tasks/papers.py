@@ -22,7 +22,7 @@ from adapterflow.tasks.sources import ARXIV, RawItem
 class PapersPrepareParams(Section):
     """params.yaml `prepare.papers` (each key's meaning is commented there)."""
 
-    prompt: Literal["short", "long"]
+    prompt: Literal["minimal", "short", "long"]
     categories: tuple[str, ...] = Field(min_length=2)
     max_input_tokens: int = Field(gt=0)
     answer_order: tuple[str, ...]
@@ -61,6 +61,11 @@ class PapersPrepareParams(Section):
 
 
 def _prompt(papers: PapersPrepareParams) -> str:
+    if papers.prompt == "minimal":
+        # 12 tokens and no list of codes: with `cs.LG|cs.AI|...` in the prompt the adapter copied
+        # one code from it for nearly every paper (benchmarks/RESULTS.md, issue #15 rows E1/E2).
+        prompt = "Give this abstract's arXiv category and title as JSON."
+        return _with_glossary(prompt, papers)
     slots = {
         "title": '"title": "<the paper\'s title>"',
         "primary_category": f'"primary_category": "{enum_text(papers.categories)}"',
@@ -73,6 +78,10 @@ def _prompt(papers: PapersPrepareParams) -> str:
         )
     else:
         prompt = f"Reply to the abstract with JSON only: {{{fmt}}}"
+    return _with_glossary(prompt, papers)
+
+
+def _with_glossary(prompt: str, papers: PapersPrepareParams) -> str:
     # The codes alone ("cs.DS") mean little to a small model; their arXiv names tie each code to
     # words the base model already knows, so the adapter has less to learn.
     names = papers.category_names

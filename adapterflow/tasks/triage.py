@@ -54,7 +54,7 @@ class KeywordRule(Section):
 class TriagePrepareParams(Section):
     """params.yaml `prepare.triage` (each key's meaning is commented there)."""
 
-    prompt: Literal["short", "long"]
+    prompt: Literal["minimal", "short", "long"]
     vocabulary: TriageVocabulary
     max_input_tokens: int = Field(gt=0)
     max_code_lines: int = Field(ge=0)
@@ -112,6 +112,8 @@ class TriagePrepareParams(Section):
 
 
 def _prompt(triage: TriagePrepareParams) -> str:
+    if triage.prompt == "minimal":  # 9 tokens: the adapter learns the format from the answers
+        return "Triage this game bug report as JSON."
     fmt = ", ".join(f'"{k}": "{enum_text(v)}"' for k, v in triage.vocabulary.values().items())
     if triage.prompt == "long":  # ~110 tokens: the format plus a definition of each field
         return (

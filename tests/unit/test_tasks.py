@@ -77,8 +77,9 @@ def test_unknown_task_names_the_choices(prepare):
 
 
 def _papers_answering_in(prepare, order):
-    """The papers task with `prepare.papers.answer_order` set to `order`."""
-    papers = prepare.papers.model_copy(update={"answer_order": order})
+    """The papers task with `prepare.papers.answer_order` set to `order` (short prompt: it spells
+    the answer's keys out in that order)."""
+    papers = prepare.papers.model_copy(update={"answer_order": order, "prompt": "short"})
     return get_task(prepare.model_copy(update={"papers": papers}), "papers")
 
 
@@ -153,6 +154,7 @@ def test_triage_vocabulary_comes_from_params(tmp_path):
         data["prepare"]["triage"]["label_maps"] = {}
         for rule in data["prepare"]["triage"]["keyword_rules"]["severity"]:
             rule["value"] = "high" if rule["value"] == "critical" else rule["value"]
+        data["prepare"]["triage"]["prompt"] = "short"  # the prompt that spells the values out
 
     task = get_task(_load_changed(tmp_path, fewer_severities).prepare, "triage")
     assert task.enums["severity"] == ("high", "medium", "low")
@@ -204,3 +206,14 @@ def test_a_module_in_the_task_folder_without_a_plugin_is_named(tmp_path, monkeyp
     finally:
         sys.modules.pop("adapterflow.tasks.notes", None)
         registered.cache_clear()
+
+
+def test_minimal_prompts_are_one_sentence_and_list_no_answer_values(prepare):
+    """Built from rows E1/E2 of issue #15: with the codes listed in the prompt the papers adapter
+    answered one code for nearly every paper; the shipped prompt must not offer a list to copy."""
+    for name in ("triage", "papers"):
+        section = getattr(prepare, name).model_copy(update={"prompt": "minimal"})
+        task = get_task(prepare.model_copy(update={name: section}), name)
+        assert task.system_prompt.count(".") <= 2 and len(task.system_prompt) < 60
+        for values in task.enums.values():
+            assert not any(value in task.system_prompt for value in values), values
