@@ -197,12 +197,12 @@ def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> Scra
 
 
 def run_scrape(
-    params: ScrapeParams, paths: ProjectPaths, *, clock: Clock | None = None
+    scrape: ScrapeParams, paths: ProjectPaths, *, clock: Clock | None = None
 ) -> ScrapeSummary:
     """The scrape stage: GitHub issues and arXiv papers into data/raw, plus the summary report.
 
     Args:
-        params: the `scrape` section of params.yaml.
+        scrape: the `scrape` section of params.yaml.
         paths: the project layout (data/raw, data/demo, reports/scrape).
         clock: time functions; tests inject one.
 
@@ -214,15 +214,15 @@ def run_scrape(
     """
     results: list[KindResult] = []
     failures: list[str] = []
-    if params.offline:
+    if scrape.offline:
         logger.info("%s", OFFLINE_NOTICE)
     for kind in ("github", "arxiv"):
         try:
-            results.append(run_scrape_source(params, paths, kind, clock=clock, announce=False))
+            results.append(run_scrape_source(scrape, paths, kind, clock=clock, announce=False))
         except ScrapeFailed as exc:
             results.append(exc.result)
             failures.append(str(exc))
-    unreachable = [r.fallback for r in results if r.fallback and not params.offline]
+    unreachable = [r.fallback for r in results if r.fallback and not scrape.offline]
     if unreachable:
         logger.warning(UNREACHABLE_NOTICE, "; ".join(unreachable))  # one line for all kinds
     summary = write_scrape_summary(paths, results)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from adapterflow.base_model import sha256_file
 from adapterflow.io import read_json, replace_dir_atomic, write_json_atomic, write_text_atomic
-from adapterflow.params import Params
+from adapterflow.params import TrainParams
 from adapterflow.paths import ProjectPaths
 
 LOSS_COLUMNS = ("step", "epoch", "loss", "learning_rate", "tokens_per_s")
@@ -71,7 +71,7 @@ def _loss_csv(rows: list[dict[str, float]]) -> str:
 
 
 def write_outputs(
-    params: Params,
+    train: TrainParams,
     paths: ProjectPaths,
     task: str,
     model: Any,
@@ -98,7 +98,7 @@ def write_outputs(
             folder / "train_params.json",
             {
                 "task": task,
-                "train": params.train.model_dump(mode="json"),
+                "train": train.model_dump(mode="json"),
                 "base_model": base,
                 "base_model_path": str(paths.base_model.relative_to(paths.root)),
                 "data_sha256": hashes,
@@ -109,7 +109,7 @@ def write_outputs(
     write_text_atomic(report_dir / "loss.csv", _loss_csv(rows))
     summary = TrainSummary(
         task=task,
-        method=params.train.method,
+        method=train.method,
         base_model=base,
         steps=steps,
         epochs=epochs,

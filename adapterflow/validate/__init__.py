@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from adapterflow.io import write_json_atomic
-from adapterflow.params import Params
+from adapterflow.params import PrepareParams, ValidateParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.tasks import SPLITS, get_tasks
 
@@ -82,19 +82,21 @@ def _describe(dataset: str, entry: dict[str, Any]) -> str:
     return f"{what}{count}{observed}{sample}"
 
 
-def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[Any]]]:
+def _datasets(
+    v: ValidateParams, prepare: PrepareParams, paths: ProjectPaths
+) -> list[tuple[str, Any, list[Any]]]:
     """(dataset name, frame, expectations) for every dataset this run checks."""
     from adapterflow.validate import frames, suites  # GX and pandas: only when the stage runs
 
-    tasks = get_tasks(params.prepare)
+    tasks = get_tasks(prepare)
     sources = {task.source for task in tasks.values()}
     out: list[tuple[str, Any, list[Any]]] = []
     if "github" in sources:
-        frame = frames.raw_github_frame(paths, params.prepare)
+        frame = frames.raw_github_frame(paths, prepare)
         repos = sorted(set(frame["repo"].dropna()))
-        out.append(("raw_github", frame, suites.raw_github_suite(params, repos)))
+        out.append(("raw_github", frame, suites.raw_github_suite(v, prepare, repos)))
     if "arxiv" in sources:
-        out.append(("raw_arxiv", frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)))
+        out.append(("raw_arxiv", frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(v)))
     for name, task in tasks.items():
         split_frames = frames.task_frames(paths, task)
         for split in SPLITS:
@@ -102,17 +104,20 @@ def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[
                 (
                     f"{name}_{split}",
                     split_frames[split],
-                    suites.task_split_suite(params, task, split),
+                    suites.task_split_suite(v, task, split),
                 )
             )
     return out
 
 
-def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
+def run_validate(
+    validate_: ValidateParams, prepare: PrepareParams, paths: ProjectPaths
+) -> ValidateSummary:
     """Validate the raw stores and the prepared examples; write the reports and Data Docs.
 
     Args:
-        params: all params (the `validate` thresholds, the `prepare` tasks and vocabularies).
+        validate_: the `validate` section (thresholds, sample sizes).
+        prepare: the `prepare` section (the tasks, their vocabularies and label maps).
         paths: the project layout (reads data/, writes reports/validate/ and gx/).
 
     Returns:
@@ -124,11 +129,11 @@ def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
     from adapterflow.validate.context import GxRunner
 
     start = time.perf_counter()
-    runner = GxRunner(paths, params.validate_.unexpected_sample_size)
+    runner = GxRunner(paths, validate_.unexpected_sample_size)
     report_dir = paths.report_dir("validate")
     results: dict[str, bool] = {}
     failed: list[str] = []
-    for dataset, frame, expectations in _datasets(params, paths):
+    for dataset, frame, expectations in _datasets(validate_, prepare, paths):
         report = runner.validate(dataset, frame, expectations)
         write_json_atomic(report_dir / f"{dataset}.json", report)
         results[dataset] = report["success"]
