@@ -127,15 +127,20 @@ def _entry(
     }
 
 
-def _recorded_params(staging: Path, **sections: Any) -> dict[str, Any]:
-    """The params behind this decision (params.json): the sections promote reads, and the train
-    section the adapter was trained with (from its train_params.json, as train wrote it)."""
+def _recorded_params(paths: ProjectPaths, staging: Path, **sections: Any) -> dict[str, Any]:
+    """The params behind this decision (params.json): the sections promote reads, plus those that
+    made the artifacts as they recorded them: `train` from the adapter's train_params.json and
+    `import` from models/base/import.json (None where an artifact carries no record)."""
     from adapterflow.evaluate.model import TRAIN_PARAMS_FILE
 
-    record = staging / TRAIN_PARAMS_FILE
-    trained = read_json(record) if record.is_file() else {}
-    dumped = {name: section.model_dump(mode="json") for name, section in sections.items()}
-    return {"train": trained.get("train")} | dumped
+    def recorded(path: Path, key: str) -> Any:
+        return read_json(path)[key] if path.is_file() else None
+
+    made = {
+        "import": recorded(paths.base_model / "import.json", "params"),
+        "train": recorded(staging / TRAIN_PARAMS_FILE, "train"),
+    }
+    return made | {name: section.model_dump(mode="json") for name, section in sections.items()}
 
 
 def run_promote(
@@ -182,7 +187,7 @@ def run_promote(
     with staged_copy(paths.registry, task, adapter_dir) as staging:
         hashes = _check_artifacts(paths, task, ev.metrics, staging)
         recorded = _recorded_params(
-            staging, evaluate=evaluate, prepare=prepare, promote=promote, schedule=schedule
+            paths, staging, evaluate=evaluate, prepare=prepare, promote=promote, schedule=schedule
         )
         entry = _entry(recorded, paths, task, ev, hashes)
         for _attempt in range(MAX_DECISIONS):
