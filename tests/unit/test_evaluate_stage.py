@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 
 import adapterflow.evaluate as evaluate_module
+import adapterflow.evaluate.model as model_module
 from adapterflow.chat import render_prompt
 from adapterflow.evaluate import load_test_examples, run_evaluate
+from adapterflow.evaluate.champion import champion_answers
 from adapterflow.evaluate.constrain import json_object_hopeless
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
+from adapterflow.evaluate.report import predictions_by_id
 from adapterflow.fingerprint import EvidenceMismatchError, adapter_sha256, base_sha256, sha256_file
 from adapterflow.io import read_json, read_jsonl, write_json_atomic
-from adapterflow.promote import run_promote
+from adapterflow.promote import registry, run_promote
 from adapterflow.stages import stage_params
 from tests.tiny_adapter import build_tiny_adapter, example, fast_params, seed_project
 
@@ -96,6 +99,35 @@ def test_champion_is_re_evaluated_on_new_test_items(
     summary = run_promote(**stage_params(run_promote, params), paths=project, task="triage")
     assert any("champion v0001 re-evaluated on 2 test items" in r for r in summary.reasons)
     assert any("on the same 6 items" in r for r in summary.reasons)
+
+
+def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
+    params = fast_params(project)
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    run_promote(**stage_params(run_promote, params), paths=project, task="triage")
+    retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
+    seed_project(project, tiny_model_dir, retrained, n=6)
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    loads = []
+
+    def counted(*args):
+        loads.append(args)
+        return load_adapter_model(*args)
+
+    monkeypatch.setattr(model_module, "load_adapter_model", counted)
+    ask = (
+        params.evaluate, params.prepare, project, "triage",
+        registry.champion_entry(project.registry, "triage"),
+        predictions_by_id(evaluate_module.predictions_path(project, "triage")),
+        base_sha256(project.base_model),
+    )  # fmt: skip
+    first, again = champion_answers(*ask), champion_answers(*ask)
+    assert len(loads) == 1  # the second answer came from models/champion_answers/
+    assert again == first and len(first.rows) == 6
+    assert (project.models / "champion_answers" / "triage" / "v0001.json").is_file()
 
 
 def test_max_examples_caps_the_test_split_to_a_stable_subset(
