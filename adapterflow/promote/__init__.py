@@ -1,8 +1,9 @@
 """The `promote` stage: gate the evaluated candidate and record it in the registry.
 
 Reads reports/metrics/<task>.json and reports/predictions/<task>.jsonl (from evaluate), compares
-with the current champion on the same test items (re-evaluating the champion on items it never
-saw, when the test set has grown), decides with `gate.decide`, records the candidate in
+with the current champion on the same test items (its answers come from evaluate's one public
+question, `evaluate.champion.champion_answers`, which answers items the champion never saw when the
+test set has grown, and keeps those answers), decides with `gate.decide`, records the candidate in
 models/registry (champion when it passed) and writes reports/gate/<task>.json. A failed gate is a
 decision, not an error: the stage exits 0 with `promoted: false`, so `dvc repro` ends with a gate
 decision for every task. The evidence is bound to the artifacts: the metrics name the sha256 of the
