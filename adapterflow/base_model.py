@@ -135,11 +135,11 @@ def convert(params: ImportParams, out_dir: Path) -> ImportSummary:
     return summary
 
 
-def run_import(params: ImportParams, paths: ProjectPaths) -> ImportSummary:
+def run_import(import_: ImportParams, paths: ProjectPaths) -> ImportSummary:
     """The `import` stage: convert into a scratch folder, then swap it in as models/base/.
 
     Args:
-        params: the `import` section of params.yaml.
+        import_: the `import` section of params.yaml.
         paths: the project layout.
 
     Returns:
@@ -149,7 +149,7 @@ def run_import(params: ImportParams, paths: ProjectPaths) -> ImportSummary:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Built next to the target and swapped in whole, so a failed import never leaves a broken base.
     with tempfile.TemporaryDirectory(prefix=".base-", dir=target.parent) as staging:
-        summary = convert(params, Path(staging) / "base")
+        summary = convert(import_, Path(staging) / "base")
         replace_dir_atomic(Path(staging) / "base", target)
     logger.info(
         "imported %s: %s, %.0fM parameters, %.2f GB, %.0f s",

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from adapterflow.params import Params, ParamsError, load_params
 from adapterflow.paths import ProjectPaths
+from adapterflow.stages import stage_params
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 logger = logging.getLogger(__name__)
@@ -36,6 +39,10 @@ class Context:
             return load_params(self.params_path)
         except ParamsError as exc:
             _fail(str(exc))
+
+    def sections(self, run: Callable[..., Any]) -> dict[str, Any]:
+        """The params sections the stage entry `run` reads (adapterflow/stages.py)."""
+        return stage_params(run, self.params())
 
 
 def _fail(message: str) -> None:
@@ -83,7 +90,7 @@ def scrape(ctx: typer.Context) -> None:
     from adapterflow.scrape import ScrapeError, run_scrape  # heavy imports only when needed
 
     try:
-        summary = run_scrape(ctx.obj.params().scrape, ctx.obj.paths)
+        summary = run_scrape(**ctx.obj.sections(run_scrape), paths=ctx.obj.paths)
     except (ScrapeError, ValueError) as exc:  # ValueError: a corrupt store file, named
         _fail(str(exc))
     logger.info("scrape done: %s", summary.model_dump_json())
@@ -95,7 +102,7 @@ def import_(ctx: typer.Context) -> None:
     from adapterflow.base_model import BaseModelError, run_import
 
     try:
-        summary = run_import(ctx.obj.params().import_, ctx.obj.paths)
+        summary = run_import(**ctx.obj.sections(run_import), paths=ctx.obj.paths)
     except BaseModelError as exc:
         _fail(str(exc))
     logger.info("import done: %s", summary.model_dump_json(exclude={"params"}))
@@ -108,7 +115,7 @@ def prepare(ctx: typer.Context) -> None:
     from adapterflow.prepare.raw import RawStoreError
 
     try:
-        summary = run_prepare(ctx.obj.params().prepare, ctx.obj.paths)
+        summary = run_prepare(**ctx.obj.sections(run_prepare), paths=ctx.obj.paths)
     except (
         RawStoreError,
         BaseModelMissingError,
@@ -124,7 +131,7 @@ def validate(ctx: typer.Context) -> None:
     from adapterflow.validate import DataValidationError, run_validate
 
     try:
-        summary = run_validate(ctx.obj.params(), ctx.obj.paths)
+        summary = run_validate(**ctx.obj.sections(run_validate), paths=ctx.obj.paths)
     except (DataValidationError, ValueError) as exc:  # ValueError: a corrupt JSON line, named
         _fail(str(exc))
     logger.info("%s", summary.message())
@@ -139,7 +146,7 @@ def train(
     from adapterflow.train import TrainError, run_train
 
     try:
-        summary = run_train(ctx.obj.params(), ctx.obj.paths, task)
+        summary = run_train(**ctx.obj.sections(run_train), paths=ctx.obj.paths, task=task)
     except TrainError as exc:
         _fail(str(exc))
     logger.info("train done: %s", summary.model_dump_json())
@@ -174,7 +181,7 @@ def evaluate(
     from adapterflow.evaluate import run_evaluate
 
     try:
-        summary = run_evaluate(ctx.obj.params(), ctx.obj.paths, task)
+        summary = run_evaluate(**ctx.obj.sections(run_evaluate), paths=ctx.obj.paths, task=task)
     except _user_errors() as exc:
         _fail(str(exc))
     logger.info("evaluate done: %s", summary.model_dump_json())
@@ -189,7 +196,7 @@ def promote(
     from adapterflow.promote import run_promote
 
     try:
-        summary = run_promote(ctx.obj.params(), ctx.obj.paths, task)
+        summary = run_promote(**ctx.obj.sections(run_promote), paths=ctx.obj.paths, task=task)
     except _user_errors() as exc:
         _fail(str(exc))
     logger.info("promote done: %s", summary.model_dump_json(exclude={"reasons"}))

@@ -22,22 +22,21 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import psutil
 from pydantic import BaseModel, ConfigDict
+
+from adapterflow.repro_stage import BUSY_EXIT
 
 logger = logging.getLogger(__name__)
 
 # The dvc of this interpreter's environment, never whichever one is first on PATH.
 DVC = (sys.executable, "-m", "dvc")
-SKIPPED = re.compile(r"Stage '(?P<stage>[^']+)' didn't change, skipping")
-STARTED = re.compile(r"^Running stage '")
-# DVC 3's lock errors (dvc/rwlock.py, dvc/lock.py), raised before a stage's command starts; DVC
-# runs as a subprocess, so its output is all there is to tell them from a failing stage.
-DVC_BUSY = re.compile(r"is busy, it is being blocked by|Unable to acquire lock")
 DOT_NODE = re.compile(r'^"(?P<node>[^"]+)";$')
 DOT_EDGE = re.compile(r'^"(?P<src>[^"]+)" -> "(?P<dst>[^"]+)";$')
 TAIL_LINES = 40  # log lines kept for the error message of a failed stage
@@ -77,20 +76,27 @@ def run_dvc(root: Path, *args: str, log: Log = logger) -> tuple[int, list[str]]:
 
     Args:
         root: the project root (holds dvc.yaml).
-        *args: the dvc command and its arguments, e.g. ("repro", "-s", "train").
+        *args: the dvc command and its arguments, e.g. ("commit", "--force", "scrape").
         log: where the lines go; the Prefect tasks pass their run logger so lines show in the UI.
 
     Returns:
         The exit code and every output line (stdout and stderr interleaved).
     """
     # --wait-for-lock: a `dvc status` someone runs by hand must not fail a scheduled run.
-    cmd = [*DVC, "--wait-for-lock", *args]
     log.info("$ dvc %s", " ".join(args))
+    return _stream(root, [*DVC, "--wait-for-lock", *args], log)
+
+
+def _stream(
+    root: Path, cmd: list[str], log: Log, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
+    """Run `cmd` in `root` (environment `env`, default `_env()`); (exit code, output lines),
+    each line logged as it comes."""
     lines: list[str] = []
     with subprocess.Popen(
         cmd,
         cwd=root,
-        env=_env(),
+        env=env or _env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -191,7 +197,9 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     Someone may be running `dvc repro` by hand: DVC itself fails at once ("is busy") on an output
     another process's stage holds. So this first waits, at most `lock_wait_s` seconds, until no
     other process holds a DVC lock, and retries (within the same bound) when DVC still loses the
-    race before starting the stage. A stage is never started and then abandoned.
+    race before starting the stage. A stage is never started and then abandoned. DVC runs through
+    its Python API in a child process (adapterflow/repro_stage.py), which reports whether the
+    stage ran or met a taken lock as data (a result file and exit code), never as log text.
 
     Args:
         root: the project root.
@@ -211,15 +219,11 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     deadline = time.monotonic() + lock_wait_s
     while True:
         _wait_for_locks(root, stage, deadline, lock_wait_s, log)
-        rc, lines = run_dvc(root, "repro", "-s", stage, log=log)
-        lost_race = (
-            rc != 0
-            and not any(STARTED.search(x) for x in lines)
-            and any(DVC_BUSY.search(x) for x in lines)
-        )
-        if not lost_race:
+        rc, lines, result = _repro(root, stage, log)
+        if rc != BUSY_EXIT:
             break
-        log.info("stage %s: another dvc took the lock first; waiting again", stage)
+        log.info("stage %s: another dvc took the lock first (%s); waiting again", stage,
+                 result["busy"].splitlines()[0])  # fmt: skip
         if time.monotonic() >= deadline:
             raise StageBusy(
                 f"stage {stage!r} kept losing DVC's locks to other dvc processes for "
@@ -229,8 +233,24 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     tail = tuple(deque(lines, maxlen=TAIL_LINES))
     if rc != 0:
         raise StageFailed(f"stage {stage!r} failed (dvc exit {rc}):\n" + "\n".join(tail))
-    ran = not any(SKIPPED.search(line) for line in lines)
-    return StageRun(stage=stage, ran=ran, wall_s=round(time.perf_counter() - started, 3), tail=tail)
+    return StageRun(
+        stage=stage, ran=result["ran"], wall_s=round(time.perf_counter() - started, 3), tail=tail
+    )
+
+
+def _repro(root: Path, stage: str, log: Log) -> tuple[int, list[str], dict[str, Any]]:
+    """`dvc repro -s <stage>` in a child: (exit code, output lines, its result file's content)."""
+    log.info("$ dvc repro -s %s", stage)
+    with tempfile.TemporaryDirectory(prefix="adapterflow-repro-") as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "adapterflow.repro_stage", stage, str(result)]
+        # This adapterflow, whatever the project folder holds (the stages' commands keep theirs).
+        here = str(Path(__file__).resolve().parents[1])
+        env = _env() | {
+            "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+        }
+        rc, lines = _stream(root, cmd, log, env)
+        return rc, lines, json.loads(result.read_text(encoding="utf-8")) if result.is_file() else {}
 
 
 def commit_stage(root: Path, stage: str, log: Log = logger) -> None:

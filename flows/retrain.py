@@ -19,10 +19,10 @@ Run it once, embedded (no server needed): `python -m flows.retrain [--params par
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+import typer
 from filelock import Timeout
 from prefect import flow
 from prefect.context import get_run_context
@@ -137,18 +137,21 @@ def experiment_name() -> str:
     return f"retrain-{datetime.now(UTC):%Y%m%d-%H%M%S}-{run_id}"
 
 
-def main() -> None:
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    params: Path = typer.Option(Path("params.yaml"), "--params", "-p", help="params.yaml to use"),
+) -> None:
     """`python -m flows.retrain`: one embedded run (Prefect's ephemeral API, no server).
 
     Logging is Prefect's (configured when prefect is imported); runs/env.sh sets
     PREFECT_LOGGING_EXTRA_LOGGERS=adapterflow so the core's log lines show too.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml")
-    args = parser.parse_args()
-    state = retrain(params_path=args.params, return_state=True)
-    raise SystemExit(0 if state.is_completed() else 1)
+    state = retrain(params_path=params, return_state=True)
+    raise typer.Exit(0 if state.is_completed() else 1)
 
 
 if __name__ == "__main__":
-    main()
+    app()

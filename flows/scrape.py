@@ -12,10 +12,10 @@ Run it once, embedded: `python -m flows.scrape [--params params.yaml]`.
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 from pathlib import Path
 
+import typer
 from filelock import Timeout
 from prefect import flow, unmapped
 from prefect.states import Completed, Failed, State
@@ -68,14 +68,17 @@ def scrape(params_path: Path = Path("params.yaml")) -> State:
         lock.release()
 
 
-def main() -> None:
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    params: Path = typer.Option(Path("params.yaml"), "--params", "-p", help="params.yaml to use"),
+) -> None:
     """`python -m flows.scrape`: one embedded run (Prefect's ephemeral API, no server)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml")
-    args = parser.parse_args()
-    state = scrape(params_path=args.params, return_state=True)
-    raise SystemExit(0 if state.is_completed() else 1)
+    state = scrape(params_path=params, return_state=True)
+    raise typer.Exit(0 if state.is_completed() else 1)
 
 
 if __name__ == "__main__":
-    main()
+    app()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from prefect import Task, get_run_logger, task
@@ -14,20 +13,25 @@ from adapterflow import pipeline
 from adapterflow.notify import is_transient
 from adapterflow.params import ScrapeParams
 from adapterflow.paths import ProjectPaths
-from adapterflow.scrape import KindResult, ScrapeError, run_scrape_source
-
-# The scrapers retry each request themselves and raise ScrapeError once they give up; these
-# messages mark a failure worth a later, whole-source retry (rate limits, 5xx, timeouts, drops).
-TRANSIENT = re.compile(
-    r"HTTP (403|429|5\d\d)|timed out|cannot connect|connection broke|undecodable body|rate limited"
+from adapterflow.scrape import (
+    KindResult,
+    ScrapeError,
+    ScrapeFailed,
+    TransientScrapeError,
+    run_scrape_source,
 )
 
 
 def transient_failure(task: Task, task_run: TaskRun, state: State) -> bool:
-    """retry_condition_fn: retry rate limits and server or network trouble, never bad input."""
+    """retry_condition_fn: retry rate limits and server or network trouble, never bad input.
+
+    The scrapers retry each request themselves; a source that still fails for a reason that may
+    pass (TransientScrapeError) marks the kind's ScrapeFailed `transient`."""
     exc = state.result(raise_on_failure=False)
+    if isinstance(exc, ScrapeFailed):
+        return exc.transient
     if isinstance(exc, ScrapeError):
-        return bool(TRANSIENT.search(str(exc)))
+        return isinstance(exc, TransientScrapeError)
     return isinstance(exc, Exception) and is_transient(exc)
 
 

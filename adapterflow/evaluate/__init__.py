@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from adapterflow.chat import render_prompt
 from adapterflow.fingerprint import adapter_sha256, base_sha256, check_same
 from adapterflow.io import read_jsonl
-from adapterflow.params import EvaluateParams, Params
+from adapterflow.params import EvaluateParams, PrepareParams
 from adapterflow.paths import ProjectPaths
 
 logger = logging.getLogger(__name__)
@@ -206,11 +206,14 @@ def baseline_answers(
     return cached[0], cached[1], record
 
 
-def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSummary:
+def run_evaluate(
+    evaluate: EvaluateParams, prepare: PrepareParams, paths: ProjectPaths, task: str
+) -> EvaluateSummary:
     """Evaluate models/adapters/<task> and the zero-shot base on the task's test split.
 
     Args:
-        params: all parameters (uses `evaluate`, and `prepare` for the task definition).
+        evaluate: the `evaluate` section (decoding settings, test cap, bootstrap).
+        prepare: the `prepare` section (the task definition answers are scored against).
         paths: the project layout.
         task: a task name, e.g. "triage".
 
@@ -223,8 +226,8 @@ def run_evaluate(params: Params, paths: ProjectPaths, task: str) -> EvaluateSumm
     from adapterflow.tasks import get_task
 
     start = time.perf_counter()
-    definition = get_task(params.prepare, task)
-    ev = params.evaluate
+    definition = get_task(prepare, task)
+    ev = evaluate
     examples = load_test_examples(paths, task, ev)
     adapter_dir = paths.adapter(task)
     check_adapter(adapter_dir)

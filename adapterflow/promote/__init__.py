@@ -1,8 +1,9 @@
 """The `promote` stage: gate the evaluated candidate and record it in the registry.
 
 Reads reports/metrics/<task>.json and reports/predictions/<task>.jsonl (from evaluate), compares
-with the current champion on the same test items (re-evaluating the champion on items it never
-saw, when the test set has grown), decides with `gate.decide`, records the candidate in
+with the current champion on the same test items (its answers come from evaluate's one public
+question, `evaluate.champion.champion_answers`, which answers items the champion never saw when the
+test set has grown, and keeps those answers), decides with `gate.decide`, records the candidate in
 models/registry (champion when it passed) and writes reports/gate/<task>.json. A failed gate is a
 decision, not an error: the stage exits 0 with `promoted: false`, so `dvc repro` ends with a gate
 decision for every task. The evidence is bound to the artifacts: the metrics name the sha256 of the
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from adapterflow.artifacts import GateReport
 from adapterflow.evaluate import metrics_path, predictions_path
-from adapterflow.evaluate.report import predictions_by_id
+from adapterflow.evaluate.champion import champion_answers
 from adapterflow.fingerprint import (
     EvidenceMismatchError,
     adapter_sha256,
@@ -33,7 +34,8 @@ from adapterflow.fingerprint import (
     check_same,
     sha256_bytes,
 )
-from adapterflow.params import Params
+from adapterflow.io import read_json
+from adapterflow.params import EvaluateParams, PrepareParams, PromoteParams, ScheduleParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
 from adapterflow.promote.gate import GateDecision, decide
@@ -59,74 +61,6 @@ class PromoteSummary(BaseModel):
 
 def gate_path(paths: ProjectPaths, task: str) -> Path:
     return paths.gate(task)
-
-
-def _reevaluate_champion(
-    params: Params, paths: ProjectPaths, task: str, champion_dir: Path, ids: set[str]
-) -> dict[str, dict[str, Any]]:
-    """Prediction rows of the champion on test items it was never evaluated on."""
-    from adapterflow.evaluate import answer, load_test_examples
-    from adapterflow.evaluate.constrain import AnswerGrammar
-    from adapterflow.evaluate.metrics import score_item
-    from adapterflow.evaluate.model import load_adapter_model
-    from adapterflow.evaluate.report import example_reference
-    from adapterflow.tasks import get_task
-
-    definition = get_task(params.prepare, task)
-    examples = [e for e in load_test_examples(paths, task, params.evaluate) if e["id"] in ids]
-    model, tokenizer = load_adapter_model(paths.base_model, champion_dir)
-    rows = {}
-    grammar = AnswerGrammar(definition) if params.evaluate.constrained else None  # as gated
-    outputs = answer(model, tokenizer, examples, params.evaluate, "re-evaluate champion", grammar)
-    for example, output in zip(examples, outputs, strict=True):
-        reference = example_reference(example)
-        score = score_item(
-            output, reference, definition.schema, definition.fields, definition.scoring
-        )
-        rows[example["id"]] = {
-            "id": example["id"],
-            "reference": reference,
-            "output": output,
-            "structural_ok": score.structural_ok,
-            "fields": score.fields,
-        }
-    return rows
-
-
-def _champion_rows(
-    params: Params,
-    paths: ProjectPaths,
-    task: str,
-    champion: dict[str, Any],
-    candidate: dict[str, Any],
-    base_sha: str,
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The champion's predictions, completed on the candidate's test items where possible."""
-    champion_dir = paths.root / champion["adapter_path"]
-    rows = predictions_by_id(champion_dir / "predictions.jsonl")
-    unseen = {
-        i for i, row in candidate.items() if rows.get(i, {}).get("reference") != row["reference"]
-    }
-    if not unseen:
-        return rows, []
-    if champion.get("base_sha256", base_sha) != base_sha:
-        return rows, [
-            f"note: champion {champion['version']} was measured on another base model "
-            f"(sha256 {champion['base_sha256']}), so it is not re-evaluated on {len(unseen)} new "
-            "test items with this one"
-        ]
-    try:
-        fresh = _reevaluate_champion(params, paths, task, champion_dir, unseen)
-    except (OSError, RuntimeError, ValueError) as exc:  # no base model, adapter gone, ...
-        return rows, [
-            f"note: could not re-evaluate champion {champion['version']} on {len(unseen)} "
-            f"new test items ({exc})"
-        ]
-    rows.update(fresh)
-    return rows, [
-        f"note: champion {champion['version']} re-evaluated on {len(fresh)} test items it had not "
-        "been evaluated on (the test set changed), so the comparison stays paired"
-    ]
 
 
 class _Evidence(NamedTuple):
@@ -179,13 +113,13 @@ def _check_artifacts(
 
 
 def _entry(
-    params: Params, paths: ProjectPaths, task: str, ev: _Evidence, hashes: tuple[str, str]
+    recorded: dict[str, Any], paths: ProjectPaths, task: str, ev: _Evidence, hashes: tuple[str, str]
 ) -> dict[str, Any]:
     metrics = ev.metrics
     return {
         "metrics": {k: metrics[k] for k in HEADLINE}
         | {"baseline": {k: metrics["baseline"][k] for k in ("structural", "content", "bleu")}},
-        "params": params.model_dump(mode="json", include={"train", "evaluate", "promote"}),
+        "params": {k: recorded[k] for k in ("train", "evaluate", "promote")},
         "data_version": registry.data_version(paths.root, task),
         "git_rev": registry.git_revision(paths.root),
         "adapter_sha256": hashes[0],
@@ -195,8 +129,27 @@ def _entry(
     }
 
 
+def _recorded_params(paths: ProjectPaths, staging: Path, **sections: Any) -> dict[str, Any]:
+    """The params behind this decision (params.json): the sections promote reads, plus those that
+    made the artifacts as they recorded them: `train` from the adapter's train_params.json and
+    `import` from models/base/import.json (None where an artifact carries no record)."""
+    from adapterflow.evaluate.model import TRAIN_PARAMS_FILE
+
+    def recorded(path: Path, key: str) -> Any:
+        return read_json(path)[key] if path.is_file() else None
+
+    made = {
+        "import": recorded(paths.base_model / "import.json", "params"),
+        "train": recorded(staging / TRAIN_PARAMS_FILE, "train"),
+    }
+    return made | {name: section.model_dump(mode="json") for name, section in sections.items()}
+
+
 def run_promote(
-    params: Params,
+    promote: PromoteParams,
+    evaluate: EvaluateParams,
+    prepare: PrepareParams,
+    schedule: ScheduleParams,
     paths: ProjectPaths,
     task: str,
     *,
@@ -210,8 +163,10 @@ def run_promote(
     or a rollback changed the champion before this one commits, it decides again.
 
     Args:
-        params: all parameters (`promote`; `evaluate`/`prepare` to re-evaluate the champion;
-            `schedule.lock_wait_s` for the registry lock).
+        promote: the gate's floors and tolerances.
+        evaluate: how the champion answers new test items (as the candidate was evaluated).
+        prepare: the task definition those answers are scored against.
+        schedule: `lock_wait_s`, the longest wait for the registry lock (seconds).
         paths: the project layout.
         task: a task name.
         after_decision: called after each gate decision, before its commit (tests order
@@ -233,16 +188,19 @@ def run_promote(
     check_adapter(adapter_dir)
     with staged_copy(paths.registry, task, adapter_dir) as staging:
         hashes = _check_artifacts(paths, task, ev.metrics, staging)
-        entry = _entry(params, paths, task, ev, hashes)
+        recorded = _recorded_params(
+            paths, staging, evaluate=evaluate, prepare=prepare, promote=promote, schedule=schedule
+        )
+        entry = _entry(recorded, paths, task, ev, hashes)
         for _attempt in range(MAX_DECISIONS):
             champion = registry.champion_entry(paths.registry, task)
             champion_rows, notes = (
                 (None, [])
                 if champion is None
-                else _champion_rows(params, paths, task, champion, ev.rows, hashes[1])
+                else champion_answers(evaluate, prepare, paths, task, champion, ev.rows, hashes[1])
             )
             before = champion and champion["version"]
-            decision = decide(ev.metrics, ev.rows, params.promote, champion_rows, before)
+            decision = decide(ev.metrics, ev.rows, promote, champion_rows, before)
             reasons = decision.reasons + notes
             gate = {"passed": decision.passed, "reasons": reasons}
             if after_decision is not None:
@@ -259,14 +217,14 @@ def run_promote(
                         "adapter_sha256": hashes[0],
                         "base_sha256": hashes[1],
                     },
-                    "params.json": params.model_dump(mode="json", by_alias=True),
+                    "params.json": recorded,
                 }
 
             try:
                 done = registry.record(
                     paths.registry, task, staging, evidence, entry | {"gate": gate},
                     decision.passed, expect_champion=before,
-                    wait_s=params.schedule.lock_wait_s, before_commit=before_commit,
+                    wait_s=schedule.lock_wait_s, before_commit=before_commit,
                 )  # fmt: skip
                 break
             except registry.ChampionChangedError as exc:

@@ -6,7 +6,12 @@ arxiv.py for the two clients, store.py for the raw store and demo.py for offline
 """
 
 from adapterflow.artifacts.data import KindResult, ScrapeSummary, SourceSummary
-from adapterflow.scrape.http import NetworkUnreachable, RateLimited, ScrapeError
+from adapterflow.scrape.http import (
+    NetworkUnreachable,
+    RateLimited,
+    ScrapeError,
+    TransientScrapeError,
+)
 from adapterflow.scrape.stage import (
     ScrapeFailed,
     run_scrape,
@@ -22,6 +27,7 @@ __all__ = [
     "ScrapeFailed",
     "ScrapeSummary",
     "SourceSummary",
+    "TransientScrapeError",
     "run_scrape",
     "run_scrape_source",
     "write_scrape_summary",

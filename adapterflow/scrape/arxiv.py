@@ -40,6 +40,7 @@ from adapterflow.scrape.http import (
     Reply,
     ScrapeError,
     Throttle,
+    status_error,
 )
 from adapterflow.scrape.ratelimit import arxiv_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
@@ -288,8 +289,9 @@ def scrape_category(
                 logger.warning("%s (category %s)", exc, category)
                 break
             if reply.status != 200:
-                raise ScrapeError(
-                    f"arXiv answered HTTP {reply.status} for {what}: {_snippet(reply)!r}"
+                raise status_error(
+                    reply.status,
+                    f"arXiv answered HTTP {reply.status} for {what}: {_snippet(reply)!r}",
                 )
             page, total = parse_feed(reply.body, what)
             if total is not None:

@@ -36,7 +36,14 @@ from tqdm import tqdm
 from adapterflow.artifacts.data import SourceSummary
 from adapterflow.artifacts.records import GithubIssue
 from adapterflow.params import GithubScrapeParams
-from adapterflow.scrape.http import Clock, Fetcher, RateLimited, Reply, ScrapeError
+from adapterflow.scrape.http import (
+    Clock,
+    Fetcher,
+    RateLimited,
+    Reply,
+    ScrapeError,
+    status_error,
+)
 from adapterflow.scrape.ratelimit import github_wait
 from adapterflow.scrape.store import RawStore, merge, valid_text
 
@@ -153,9 +160,10 @@ def _check(reply: Reply, repo: str) -> list[Any]:
     if reply.status == 401:
         raise ScrapeError("GitHub rejected the credentials (HTTP 401); fix or unset GITHUB_TOKEN")
     if reply.status != 200:
-        raise ScrapeError(
+        raise status_error(
+            reply.status,
             f"GitHub answered HTTP {reply.status} for {repo}: "
-            f"{reply.body[:200].decode('utf-8', 'replace')!r}"
+            f"{reply.body[:200].decode('utf-8', 'replace')!r}",
         )
     try:
         # Bytes that are no UTF-8 (a body cut mid-character upstream) become U+FFFD in their

@@ -34,11 +34,24 @@ class ScrapeError(RuntimeError):
     """A source cannot be scraped; the message names the problem and the fix."""
 
 
+class TransientScrapeError(ScrapeError):
+    """Worth a later retry of the whole source: rate limits, 5xx answers, timeouts and dropped
+    connections that outlasted the per-request retries (the Prefect task retries on this type)."""
+
+
+def status_error(status: int, message: str) -> ScrapeError:
+    """The error for an HTTP answer that is not the expected one: transient for refusals
+    (403, 429) and server trouble (5xx), which may pass; plain for anything that will answer
+    the same next time (404, 400, ...)."""
+    transient = status in (403, 429) or status >= 500
+    return (TransientScrapeError if transient else ScrapeError)(message)
+
+
 class NetworkUnreachable(ScrapeError):
     """The first request of a source could not connect at all (no network, DNS failure)."""
 
 
-class RateLimited(ScrapeError):
+class RateLimited(TransientScrapeError):
     """The server refuses for longer than allowed (or still after every retry): stop the source
     cleanly; what is stored and its cursor are kept."""
 
@@ -187,7 +200,7 @@ class Fetcher:
         except _Transient as exc:
             if exc.refused:
                 raise RateLimited(self._rate_limit_message(exc)) from None
-            raise ScrapeError(
+            raise TransientScrapeError(
                 f"{self._source}: {exc} (GET {_without_query(url)}), gave up after "
                 f"{self._max_retries + 1} attempts; run again later — "
                 "everything fetched so far is stored"

@@ -25,7 +25,7 @@ from adapterflow.params import ScrapeParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.scrape import arxiv, github
 from adapterflow.scrape.demo import seed_source
-from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError
+from adapterflow.scrape.http import Clock, NetworkUnreachable, ScrapeError, TransientScrapeError
 from adapterflow.scrape.store import RawStore, valid_text
 
 logger = logging.getLogger(__name__)
@@ -38,14 +38,30 @@ UNREACHABLE_NOTICE = (
 
 
 class ScrapeFailed(ScrapeError):
-    """Some sources failed; `result` holds what every source of the kind did."""
+    """Some sources failed; `result` holds what every source of the kind did, `transient` whether
+    any failed for a reason that may pass (a TransientScrapeError: worth retrying the kind)."""
 
-    def __init__(self, message: str, result: KindResult) -> None:
+    def __init__(self, message: str, result: KindResult, transient: bool = False) -> None:
         super().__init__(message)
         self.result = result
+        self.transient = transient
 
     def __reduce__(self):  # picklable (Prefect may serialise a failed task's exception)
-        return (type(self), (str(self), self.result))
+        return (type(self), (str(self), self.result, self.transient))
+
+
+class _Failures(list[str]):
+    """Failure messages of one kind's sources, and whether any of them may pass."""
+
+    transient = False
+
+    def add(self, message: str, transient: bool) -> None:
+        self.append(message)
+        self.transient = self.transient or transient
+
+    def raise_for(self, result: KindResult) -> None:
+        if self:
+            raise ScrapeFailed("; ".join(self), result, self.transient)
 
 
 def run_scrape_source(
@@ -79,7 +95,7 @@ def run_scrape_source(
         store.set_configured(kind, names)  # stores of sources no longer listed are not read
     except ValueError as exc:  # a corrupt state.json: each source below fails, named, instead
         logger.error("%s: cannot record the configured sources: %s", kind, exc)
-    failures: list[str] = []
+    failures = _Failures()
     if params.offline:
         if announce:
             logger.info("%s: %s", kind, OFFLINE_NOTICE)
@@ -87,8 +103,7 @@ def run_scrape_source(
         result = KindResult(
             kind=kind, offline=True, fallback="scrape.offline is true", sources=sources
         )
-        if failures:
-            raise ScrapeFailed("; ".join(failures), result)
+        failures.raise_for(result)
         return result
 
     sources: list[SourceSummary] = []
@@ -101,10 +116,10 @@ def run_scrape_source(
         # Only the type: the message could quote the token.
         why = f"cannot set up the HTTP client ({type(exc).__name__}); check GITHUB_TOKEN"
         logger.error("%s: %s", kind, why)
-        failures = [f"{kind} {name}: {why}" for name in names]
+        messages = [f"{kind} {name}: {why}" for name in names]
         sources = [_failed(kind, name, store, why) for name in names]
         raise ScrapeFailed(
-            "; ".join(failures), KindResult(kind=kind, offline=False, fallback="", sources=sources)
+            "; ".join(messages), KindResult(kind=kind, offline=False, fallback="", sources=sources)
         ) from None
     with client:
         fetcher = module.make_fetcher(client, section, clock)
@@ -126,8 +141,7 @@ def run_scrape_source(
                 )
                 break
     result = KindResult(kind=kind, offline=bool(fallback), fallback=fallback, sources=sources)
-    if failures:
-        raise ScrapeFailed("; ".join(failures), result)
+    failures.raise_for(result)
     return result
 
 
@@ -135,7 +149,7 @@ def _guarded(
     kind: Kind,
     name: str,
     store: RawStore,
-    failures: list[str],
+    failures: _Failures,
     work: Callable[..., SourceSummary],
     *args: object,
 ) -> SourceSummary:
@@ -150,12 +164,12 @@ def _guarded(
     except NetworkUnreachable:
         raise
     except ScrapeError as exc:
-        message = str(exc)
+        message, transient = str(exc), isinstance(exc, TransientScrapeError)
         logger.error("%s %s failed: %s", kind, name, message)
     except Exception as exc:  # noqa: BLE001 — one source's bug never stops the others
-        message = f"unexpected {type(exc).__name__}: {exc}"
+        message, transient = f"unexpected {type(exc).__name__}: {exc}", False
         logger.exception("%s %s failed: %s", kind, name, message)
-    failures.append(valid_text(f"{kind} {name}: {message}"))
+    failures.add(valid_text(f"{kind} {name}: {message}"), transient)
     return _failed(kind, name, store, message)
 
 
@@ -196,12 +210,12 @@ def write_scrape_summary(paths: ProjectPaths, results: list[KindResult]) -> Scra
 
 
 def run_scrape(
-    params: ScrapeParams, paths: ProjectPaths, *, clock: Clock | None = None
+    scrape: ScrapeParams, paths: ProjectPaths, *, clock: Clock | None = None
 ) -> ScrapeSummary:
     """The scrape stage: GitHub issues and arXiv papers into data/raw, plus the summary report.
 
     Args:
-        params: the `scrape` section of params.yaml.
+        scrape: the `scrape` section of params.yaml.
         paths: the project layout (data/raw, data/demo, reports/scrape).
         clock: time functions; tests inject one.
 
@@ -213,15 +227,15 @@ def run_scrape(
     """
     results: list[KindResult] = []
     failures: list[str] = []
-    if params.offline:
+    if scrape.offline:
         logger.info("%s", OFFLINE_NOTICE)
     for kind in ("github", "arxiv"):
         try:
-            results.append(run_scrape_source(params, paths, kind, clock=clock, announce=False))
+            results.append(run_scrape_source(scrape, paths, kind, clock=clock, announce=False))
         except ScrapeFailed as exc:
             results.append(exc.result)
             failures.append(str(exc))
-    unreachable = [r.fallback for r in results if r.fallback and not params.offline]
+    unreachable = [r.fallback for r in results if r.fallback and not scrape.offline]
     if unreachable:
         logger.warning(UNREACHABLE_NOTICE, "; ".join(unreachable))  # one line for all kinds
     summary = write_scrape_summary(paths, results)

@@ -1,6 +1,6 @@
 """The `train` stage: fit one task's LoRA/QLoRA adapter on the imported base model.
 
-`run_train(params, paths, task)` encodes `data/processed/<task>/{train,valid}.jsonl`, attaches LoRA
+`run_train(train, paths, task)` encodes `data/processed/<task>/{train,valid}.jsonl`, attaches LoRA
 to the (4-bit) base model, runs AdamW with the configured schedule over length-grouped batches (a
 fixed count, or a token budget; padded or padding-free packed rows: train/data.py),
 computes the loss on answer tokens only with logits only at those positions (train/loss.py),
@@ -32,7 +32,7 @@ from adapterflow.modeling import (
     model_type_of,
     pick_device,
 )
-from adapterflow.params import Params, TrainParams
+from adapterflow.params import TrainParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.train.checkpoint import (
     clear_checkpoints,
@@ -149,7 +149,7 @@ def make_batch(tp: TrainParams, examples: list[Encoded], pad_id: int) -> dict[st
 
 
 def _load(
-    params: Params, paths: ProjectPaths, task: str
+    tp: TrainParams, paths: ProjectPaths, task: str
 ) -> tuple[Any, list[Encoded], list[Encoded]]:
     split_dir = paths.task_split(task, "train").parent
     if not split_dir.is_dir():
@@ -162,7 +162,7 @@ def _load(
         tokenizer = load_tokenizer(paths.base_model)
     except ModelLoadError as exc:
         raise TrainError(str(exc)) from exc
-    max_len = params.train.max_seq_len
+    max_len = tp.max_seq_len
     train_set = encode_split(tokenizer, paths.task_split(task, "train"), max_len)
     valid_path = paths.task_split(task, "valid")
     valid_set = encode_split(tokenizer, valid_path, max_len) if valid_path.is_file() else []
@@ -170,7 +170,7 @@ def _load(
 
 
 def run_train(
-    params: Params,
+    train: TrainParams,
     paths: ProjectPaths,
     task: str,
     on_step: Callable[[int, float], None] | None = None,
@@ -178,7 +178,7 @@ def run_train(
     """Train (or resume training) the adapter of `task`.
 
     Args:
-        params: the validated params (the `train` section drives everything; `import` is recorded).
+        train: the `train` section of params.yaml (drives everything; recorded with the adapter).
         paths: the project layout.
         task: task name, i.e. the folder under data/processed/.
         on_step: called as `on_step(step, loss)` after each optimizer step (and checkpoint), e.g.
@@ -190,13 +190,13 @@ def run_train(
     Raises:
         TrainError: missing/empty data, bad example, missing base model or target module.
     """
-    tp = params.train
+    tp = train
     started = time.perf_counter()
     device = pick_device()
     if device.type == "cpu":
         # One thread per core: more oversubscribes the matmuls, fewer leaves cores idle.
         torch.set_num_threads(tp.num_threads or len(os.sched_getaffinity(0)))
-    tokenizer, train_set, valid_set = _load(params, paths, task)
+    tokenizer, train_set, valid_set = _load(tp, paths, task)
     hashes = data_hashes(paths, task)
     run_id = fingerprint(
         {"train": tp.model_dump(mode="json"), "base": base_model_id(paths), "data": hashes}
@@ -308,7 +308,7 @@ def run_train(
     if valid_loss is not None:
         check_finite(task, step, valid_loss, [], what="validation loss")
     summary = write_outputs(
-        params, paths, task, model, rows,
+        tp, paths, task, model, rows,
         steps=total, epochs=tp.epochs, valid_loss=valid_loss, train_tokens=train_tokens,
         tokens_per_s=session_tokens / max(session_seconds, 1e-9),
         wall_s=time.perf_counter() - started,

@@ -17,7 +17,7 @@ from typing import Any
 from adapterflow.artifacts import TrainRecord, TrainSummary, write_loss
 from adapterflow.base_model import sha256_file
 from adapterflow.io import read_json, replace_dir_atomic
-from adapterflow.params import Params
+from adapterflow.params import TrainParams
 from adapterflow.paths import ProjectPaths
 
 
@@ -37,7 +37,7 @@ def base_model_id(paths: ProjectPaths) -> str:
 
 
 def write_outputs(
-    params: Params,
+    train: TrainParams,
     paths: ProjectPaths,
     task: str,
     model: Any,
@@ -62,7 +62,7 @@ def write_outputs(
         model.save_pretrained(folder)
         TrainRecord(
             task=task,
-            train=params.train.model_dump(mode="json"),
+            train=train.model_dump(mode="json"),
             base_model=base,
             base_model_path=str(paths.base_model.relative_to(paths.root)),
             data_sha256=hashes,
@@ -71,7 +71,7 @@ def write_outputs(
     write_loss(paths.loss_curve(task), rows)
     summary = TrainSummary(
         task=task,
-        method=params.train.method,
+        method=train.method,
         base_model=base,
         steps=steps,
         epochs=epochs,

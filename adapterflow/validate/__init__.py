@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from adapterflow.artifacts import ValidationReport, ValidationSummary
-from adapterflow.params import Params
+from adapterflow.params import PrepareParams, ValidateParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.tasks import SPLITS, get_tasks
 
@@ -82,19 +82,21 @@ def _describe(dataset: str, entry: dict[str, Any]) -> str:
     return f"{what}{count}{observed}{sample}"
 
 
-def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[Any]]]:
+def _datasets(
+    v: ValidateParams, prepare: PrepareParams, paths: ProjectPaths
+) -> list[tuple[str, Any, list[Any]]]:
     """(dataset name, frame, expectations) for every dataset this run checks."""
     from adapterflow.validate import frames, suites  # GX and pandas: only when the stage runs
 
     def raw_github() -> tuple[Any, list[Any]]:
-        frame = frames.raw_github_frame(paths, params.prepare)
-        return frame, suites.raw_github_suite(params, sorted(set(frame["repo"].dropna())))
+        frame = frames.raw_github_frame(paths, prepare)
+        return frame, suites.raw_github_suite(v, prepare, sorted(set(frame["repo"].dropna())))
 
     def raw_arxiv() -> tuple[Any, list[Any]]:
-        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(v)
 
     raw_checks = {"github": raw_github, "arxiv": raw_arxiv}  # by source kind, in report order
-    tasks = get_tasks(params.prepare)
+    tasks = get_tasks(prepare)
     sources = {task.source.kind for task in tasks.values()}
     out: list[tuple[str, Any, list[Any]]] = [
         (f"raw_{kind}", *check()) for kind, check in raw_checks.items() if kind in sources
@@ -106,17 +108,20 @@ def _datasets(params: Params, paths: ProjectPaths) -> list[tuple[str, Any, list[
                 (
                     f"{name}_{split}",
                     split_frames[split],
-                    suites.task_split_suite(params, task, split),
+                    suites.task_split_suite(v, task, split),
                 )
             )
     return out
 
 
-def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
+def run_validate(
+    validate_: ValidateParams, prepare: PrepareParams, paths: ProjectPaths
+) -> ValidateSummary:
     """Validate the raw stores and the prepared examples; write the reports and Data Docs.
 
     Args:
-        params: all params (the `validate` thresholds, the `prepare` tasks and vocabularies).
+        validate_: the `validate` section (thresholds, sample sizes).
+        prepare: the `prepare` section (the tasks, their vocabularies and label maps).
         paths: the project layout (reads data/, writes reports/validate/ and gx/).
 
     Returns:
@@ -128,11 +133,11 @@ def run_validate(params: Params, paths: ProjectPaths) -> ValidateSummary:
     from adapterflow.validate.context import GxRunner
 
     start = time.perf_counter()
-    runner = GxRunner(paths, params.validate_.unexpected_sample_size)
+    runner = GxRunner(paths, validate_.unexpected_sample_size)
     report_dir = paths.report_dir("validate")
     results: dict[str, bool] = {}
     failed: list[str] = []
-    for dataset, frame, expectations in _datasets(params, paths):
+    for dataset, frame, expectations in _datasets(validate_, prepare, paths):
         report = runner.validate(dataset, frame, expectations)
         ValidationReport.model_validate(report).write(paths.validation_report(dataset))
         results[dataset] = report["success"]

@@ -22,7 +22,7 @@ from typing import Any
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
-from adapterflow.params import Params
+from adapterflow.params import PrepareParams, ValidateParams
 from adapterflow.tasks import TaskDefinition
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
@@ -64,14 +64,15 @@ def _unique(column: str, what: str) -> list[Any]:
     ]
 
 
-def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
+def raw_github_suite(v: ValidateParams, prepare: PrepareParams, repos: list[str]) -> list[Any]:
     """Raw GitHub issues: integrity, readable titles, few empty bodies, label maps still in use.
 
     Args:
-        params: all params (validate thresholds, prepare label maps).
+        v: the validate thresholds.
+        prepare: the prepare params (the label maps).
         repos: repositories present in the store; those with a label map get a label-use check.
     """
-    v, maps = params.validate_, params.prepare.triage.label_maps
+    maps = prepare.triage.label_maps
     exps = [
         *_unique("id", "issue"),
         *_unique("item_id", "issue"),
@@ -130,9 +131,8 @@ def raw_github_suite(params: Params, repos: list[str]) -> list[Any]:
     return _with_not_null(exps, "issue")
 
 
-def raw_arxiv_suite(params: Params) -> list[Any]:
+def raw_arxiv_suite(v: ValidateParams) -> list[Any]:
     """Raw arXiv papers: integrity, version-free ids, non-empty titles and abstracts."""
-    v = params.validate_
     exps = [
         *_unique("id", "paper"),
         gxe.ExpectColumnValuesToBeInSet(
@@ -173,9 +173,8 @@ def raw_arxiv_suite(params: Params) -> list[Any]:
     return _with_not_null(exps, "paper")
 
 
-def task_split_suite(params: Params, task: TaskDefinition, split: str) -> list[Any]:
+def task_split_suite(v: ValidateParams, task: TaskDefinition, split: str) -> list[Any]:
     """Prepared examples of one task and split: all four groups."""
-    v = params.validate_
     minimum = getattr(v.min_examples_per_split, split)
     exps = [
         *_unique("id", "example"),

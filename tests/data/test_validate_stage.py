@@ -14,6 +14,7 @@ from adapterflow.cli import app
 from adapterflow.io import read_json
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
+from adapterflow.stages import stage_params
 from adapterflow.validate import DataValidationError, run_validate
 from tests import rawdata
 
@@ -42,7 +43,9 @@ def _tree_digest(folder) -> dict[str, str]:
 
 def test_healthy_project_passes_and_writes_every_report(prepared):
     start = time.perf_counter()
-    summary = run_validate(load_params(prepared.params), prepared)
+    summary = run_validate(
+        **stage_params(run_validate, load_params(prepared.params)), paths=prepared
+    )
     assert summary.success and set(summary.datasets) == DATASETS
     assert time.perf_counter() - start < 60  # seconds, not minutes (2 shared cores)
     report_dir = prepared.report_dir("validate")
@@ -65,9 +68,9 @@ def test_healthy_project_passes_and_writes_every_report(prepared):
 
 def test_second_run_does_not_rewrite_the_committed_gx_config(prepared):
     params = load_params(prepared.params)
-    run_validate(params, prepared)
+    run_validate(**stage_params(run_validate, params), paths=prepared)
     before = _tree_digest(prepared.gx)
-    run_validate(params, prepared)
+    run_validate(**stage_params(run_validate, params), paths=prepared)
     assert _tree_digest(prepared.gx) == before
 
 
@@ -84,7 +87,7 @@ def test_failure_names_the_expectation_and_the_report_and_spares_models(prepared
     )  # a duplicated example
 
     with pytest.raises(DataValidationError) as err:
-        run_validate(load_params(paths.params), paths)
+        run_validate(**stage_params(run_validate, load_params(paths.params)), paths=paths)
     message = str(err.value)
     assert "triage_train: expect_column_values_to_be_unique(id) [integrity]" in message
     assert "reports/validate/<dataset>.json" in message and "Data Docs" in message

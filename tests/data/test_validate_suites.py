@@ -37,15 +37,15 @@ def _validate(paths: ProjectPaths, dataset: str) -> dict:
     runner = GxRunner(paths, params.validate_.unexpected_sample_size)
     if dataset == "raw_github":
         frame = frames.raw_github_frame(paths, params.prepare)
-        exps = suites.raw_github_suite(params, sorted(set(frame["repo"])))
+        exps = suites.raw_github_suite(params.validate_, params.prepare, sorted(set(frame["repo"])))
     elif dataset == "raw_arxiv":
-        frame, exps = frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+        frame, exps = frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params.validate_)
     else:
         name, split = dataset.rsplit("_", 1)
         task = get_task(params.prepare, name)
         frame, exps = (
             frames.task_frames(paths, task)[split],
-            suites.task_split_suite(params, task, split),
+            suites.task_split_suite(params.validate_, task, split),
         )
     return runner.validate(dataset, frame, exps)
 
@@ -209,12 +209,16 @@ def _suite(paths: ProjectPaths, dataset: str):
     params = load_params(paths.params)
     if dataset == "raw_github":
         frame = frames.raw_github_frame(paths, params.prepare)
-        return frame, suites.raw_github_suite(params, sorted(set(frame["repo"])))
+        return frame, suites.raw_github_suite(
+            params.validate_, params.prepare, sorted(set(frame["repo"]))
+        )
     if dataset == "raw_arxiv":
-        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params)
+        return frames.raw_arxiv_frame(paths), suites.raw_arxiv_suite(params.validate_)
     name, split = dataset.rsplit("_", 1)
     task = get_task(params.prepare, name)
-    return frames.task_frames(paths, task)[split], suites.task_split_suite(params, task, split)
+    return frames.task_frames(paths, task)[split], suites.task_split_suite(
+        params.validate_, task, split
+    )
 
 
 DATASETS = ["raw_github", "raw_arxiv"] + [f"{t}_{s}" for t in ("triage", "papers") for s in SPLITS]

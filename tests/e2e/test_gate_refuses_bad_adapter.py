@@ -17,6 +17,7 @@ import yaml
 
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
+from adapterflow.stages import stage_params
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,10 +49,10 @@ def test_a_single_step_adapter_is_refused_under_the_shipped_floors(tmp_path):
 
     run_scrape(params.scrape, paths)
     run_prepare(params.prepare, paths)
-    trained = run_train(params, paths, "triage")
+    trained = run_train(params.train, paths, "triage")
     assert trained.steps == 1
-    run_evaluate(params, paths, "triage")
-    decision = run_promote(params, paths, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=paths, task="triage")
+    decision = run_promote(**stage_params(run_promote, params), paths=paths, task="triage")
 
     assert not decision.passed and not decision.promoted
     assert decision.champion_after is None

@@ -17,8 +17,8 @@ import yaml
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.predict import run_predict
-from adapterflow.tasks import get_task
 from adapterflow.serve.schemas import PredictResponse, TaskInfo
+from adapterflow.tasks import get_task
 from tests.api_server import REPO_ROOT, record_champion, start_server, wait_ready
 from tests.processes import stop_group
 from tests.tiny_adapter import build_tiny_adapter, seed_project

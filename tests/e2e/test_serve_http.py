@@ -27,6 +27,7 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.predict import item_text, run_predict
 from adapterflow.promote import run_promote
 from adapterflow.promote.registry import champion_entry, read_registry
+from adapterflow.stages import stage_params
 from tests.api_server import (
     REPO_ROOT,
     read_status,
@@ -64,8 +65,11 @@ def served(tmp_path_factory, tiny_model_dir) -> Iterator[tuple[ProjectPaths, str
     adapter = build_tiny_adapter(tiny_model_dir, root / "adapter-a" / "triage", seed=1)
     seed_project(project, tiny_model_dir, adapter, n=3)
     params = load_params(project.params)
-    run_evaluate(params, project, "triage")
-    assert run_promote(params, project, "triage").version == "v0001"
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    assert (
+        run_promote(**stage_params(run_promote, params), paths=project, task="triage").version
+        == "v0001"
+    )
     proc, url, log = start_server(project.params)
     try:
         wait_ready(proc, url, log)
@@ -212,8 +216,8 @@ def test_promote_then_rollback_during_a_stream_of_requests(served, tiny_model_di
         new = build_tiny_adapter(tiny_model_dir, project.root / "adapter-b" / "triage", seed=2)
         shutil.rmtree(project.adapter("triage"))
         shutil.copytree(new, project.adapter("triage"))
-        run_evaluate(params, project, "triage")
-        promoted = run_promote(params, project, "triage")
+        run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+        promoted = run_promote(**stage_params(run_promote, params), paths=project, task="triage")
         assert promoted.promoted, promoted.reasons
         _wait_serving(url, promoted.version)
         expected[promoted.version] = run_predict(params, project, "triage", [TEXTS[0]])[0].output

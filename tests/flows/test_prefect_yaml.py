@@ -13,10 +13,28 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL
 
 from adapterflow.params import load_params
+from flows.deploy import prefect_yaml
 from tests.flows.conftest import REPO_ROOT
 
 SPEC = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
 CRON_KEYS = {"hourly": "scrape_cron", "nightly": "retrain_cron"}
+
+
+def test_prefect_yaml_is_what_flows_deploy_generates_from_params():
+    """Edit flows/deploy.py or params.yaml's schedule, skip `python -m flows.deploy`: this fails."""
+    shipped = (REPO_ROOT / "prefect.yaml").read_text(encoding="utf-8")
+    assert shipped == prefect_yaml(REPO_ROOT / "params.yaml"), "run `python -m flows.deploy`"
+
+
+def test_a_changed_cron_in_params_changes_the_generated_prefect_yaml(tmp_path):
+    data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    data["schedule"]["retrain_cron"] = "15 4 * * *"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    nightly = yaml.safe_load(prefect_yaml(tmp_path / "params.yaml"))["deployments"][1]
+    assert nightly["name"] == "nightly"
+    assert nightly["schedules"] == [
+        {"cron": "15 4 * * *", "timezone": data["schedule"]["timezone"]}
+    ]
 
 
 def test_deployments_match_the_schedule_in_params_and_name_real_flows(monkeypatch):

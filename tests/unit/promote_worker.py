@@ -17,6 +17,7 @@ from adapterflow.cli import configure_logging
 from adapterflow.params import load_params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import run_promote
+from adapterflow.stages import stage_params
 
 
 def main() -> None:
@@ -33,7 +34,12 @@ def main() -> None:
                 time.sleep(0.05)
 
     paths = ProjectPaths(params_path.resolve().parent)
-    summary = run_promote(load_params(params_path), paths, task, after_decision=pause)
+    summary = run_promote(
+        **stage_params(run_promote, load_params(params_path)),
+        paths=paths,
+        task=task,
+        after_decision=pause,
+    )
     (signals / "summary.json").write_text(summary.model_dump_json())
 
 

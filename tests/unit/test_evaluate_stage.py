@@ -9,14 +9,18 @@ from pathlib import Path
 import pytest
 
 import adapterflow.evaluate as evaluate_module
+import adapterflow.evaluate.model as model_module
 from adapterflow.chat import render_prompt
 from adapterflow.evaluate import load_test_examples, run_evaluate
+from adapterflow.evaluate.champion import champion_answers
 from adapterflow.evaluate.constrain import json_object_hopeless
 from adapterflow.evaluate.generate import generate_one_by_one
 from adapterflow.evaluate.model import load_adapter_model
+from adapterflow.evaluate.report import predictions_by_id
 from adapterflow.fingerprint import EvidenceMismatchError, adapter_sha256, base_sha256, sha256_file
 from adapterflow.io import read_json, read_jsonl, write_json_atomic
-from adapterflow.promote import run_promote
+from adapterflow.promote import registry, run_promote
+from adapterflow.stages import stage_params
 from tests.tiny_adapter import build_tiny_adapter, example, fast_params, seed_project
 
 
@@ -30,7 +34,7 @@ def test_evaluate_writes_metrics_and_predictions_as_documented(
 ):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=6)
     params = fast_params(project)
-    summary = run_evaluate(params, project, "triage")
+    summary = run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     assert summary.n == 6
     metrics = read_json(project.report_dir("metrics") / "triage.json")
     for key in ("task", "n", "structural", "content", "bleu", "fields", "macro_f1", "intervals",
@@ -64,14 +68,18 @@ def test_evaluate_writes_metrics_and_predictions_as_documented(
 def test_empty_test_split_is_a_clear_error(project, tiny_model_dir, tiny_adapter_dir):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=0)
     with pytest.raises(ValueError, match="test split .* is empty"):
-        run_evaluate(fast_params(project), project, "triage")
+        run_evaluate(
+            **stage_params(run_evaluate, fast_params(project)), paths=project, task="triage"
+        )
 
 
 def test_missing_adapter_says_to_train(project, tiny_model_dir, tiny_adapter_dir):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
     shutil.rmtree(project.adapter("triage"))
     with pytest.raises(FileNotFoundError, match="adapterflow train"):
-        run_evaluate(fast_params(project), project, "triage")
+        run_evaluate(
+            **stage_params(run_evaluate, fast_params(project)), paths=project, task="triage"
+        )
 
 
 def test_champion_is_re_evaluated_on_new_test_items(
@@ -79,15 +87,47 @@ def test_champion_is_re_evaluated_on_new_test_items(
 ):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
     params = fast_params(project)
-    run_evaluate(params, project, "triage")
-    assert run_promote(params, project, "triage").version == "v0001"
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    assert (
+        run_promote(**stage_params(run_promote, params), paths=project, task="triage").version
+        == "v0001"
+    )
     # New data: the test split grows and a retrained adapter appears.
     retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
     seed_project(project, tiny_model_dir, retrained, n=6)
-    run_evaluate(params, project, "triage")
-    summary = run_promote(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    summary = run_promote(**stage_params(run_promote, params), paths=project, task="triage")
     assert any("champion v0001 re-evaluated on 2 test items" in r for r in summary.reasons)
     assert any("on the same 6 items" in r for r in summary.reasons)
+
+
+def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
+):
+    seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
+    params = fast_params(project)
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    run_promote(**stage_params(run_promote, params), paths=project, task="triage")
+    retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
+    seed_project(project, tiny_model_dir, retrained, n=6)
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    loads = []
+
+    def counted(*args):
+        loads.append(args)
+        return load_adapter_model(*args)
+
+    monkeypatch.setattr(model_module, "load_adapter_model", counted)
+    ask = (
+        params.evaluate, params.prepare, project, "triage",
+        registry.champion_entry(project.registry, "triage"),
+        predictions_by_id(evaluate_module.predictions_path(project, "triage")),
+        base_sha256(project.base_model),
+    )  # fmt: skip
+    first, again = champion_answers(*ask), champion_answers(*ask)
+    assert len(loads) == 1  # the second answer came from models/champion_answers/
+    assert again == first and len(first.rows) == 6
+    assert (project.models / "champion_answers" / "triage" / "v0001.json").is_file()
 
 
 def test_max_examples_caps_the_test_split_to_a_stable_subset(
@@ -102,7 +142,7 @@ def test_max_examples_caps_the_test_split_to_a_stable_subset(
 
 def test_metrics_name_the_hashes_of_what_was_measured(project, tiny_model_dir, tiny_adapter_dir):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
-    run_evaluate(fast_params(project), project, "triage")
+    run_evaluate(**stage_params(run_evaluate, fast_params(project)), paths=project, task="triage")
     metrics = read_json(project.report_dir("metrics") / "triage.json")
     assert metrics["adapter_sha256"] == adapter_sha256(project.adapter("triage"))
     assert metrics["base_sha256"] == base_sha256(project.base_model)
@@ -115,20 +155,22 @@ def test_adapter_retrained_between_evaluate_and_promote_is_refused_until_re_eval
 ):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
     params = fast_params(project)
-    run_evaluate(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     evaluated = adapter_sha256(project.adapter("triage"))
     retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
     seed_project(project, tiny_model_dir, retrained, n=3)  # train ran again, evaluate did not
 
     with pytest.raises(EvidenceMismatchError) as err:
-        run_promote(params, project, "triage")
+        run_promote(**stage_params(run_promote, params), paths=project, task="triage")
     assert evaluated in str(err.value)
     assert adapter_sha256(project.adapter("triage")) in str(err.value)
     assert "dvc repro evaluate@triage" in str(err.value)
     assert not (project.registry / "registry.json").exists()
 
-    run_evaluate(params, project, "triage")  # what the message says to do
-    summary = run_promote(params, project, "triage")
+    run_evaluate(
+        **stage_params(run_evaluate, params), paths=project, task="triage"
+    )  # what the message says to do
+    summary = run_promote(**stage_params(run_promote, params), paths=project, task="triage")
     assert summary.promoted
     entry = read_json(project.registry / "registry.json")["tasks"]["triage"]["history"][0]
     assert entry["adapter_sha256"] == adapter_sha256(retrained)
@@ -149,7 +191,9 @@ def test_adapter_replaced_while_evaluating_is_an_error(
 
     monkeypatch.setattr(evaluate_module, "answer_pair", answer_then_retrain)
     with pytest.raises(EvidenceMismatchError, match="replaced while evaluate ran"):
-        run_evaluate(fast_params(project), project, "triage")
+        run_evaluate(
+            **stage_params(run_evaluate, fast_params(project)), paths=project, task="triage"
+        )
     assert not (project.report_dir("metrics") / "triage.json").exists()
 
 
@@ -158,7 +202,7 @@ def test_baseline_is_cached_per_base_model_and_test_split(
 ):
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
     params = fast_params(project)
-    run_evaluate(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     first = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
     assert first["cache"]["cached"] is False
     cache_file = project.root / first["cache"]["path"]
@@ -167,14 +211,14 @@ def test_baseline_is_cached_per_base_model_and_test_split(
     marked = sorted(entry["outputs"])[0]
     entry["outputs"][marked] = "MARKER"
     write_json_atomic(cache_file, entry)
-    run_evaluate(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     second = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
     assert second["cache"] == {**first["cache"], "cached": True}
     rows = {r["id"]: r for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")}
     assert rows[marked]["baseline_output"] == "MARKER"
     # Another test split (one more item) misses and regenerates every answer.
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=5)
-    run_evaluate(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     third = read_json(project.report_dir("metrics") / "triage.json")["baseline"]
     assert third["cache"]["cached"] is False and third["cache"]["key"] != first["cache"]["key"]
     rows = {r["id"]: r for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")}
@@ -193,14 +237,14 @@ def test_constrained_decoding_is_gated_and_keeps_the_unconstrained_figure(
     params = params.model_copy(
         update={"evaluate": params.evaluate.model_copy(update={"constrained": True})}
     )
-    run_evaluate(params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
     metrics = read_json(project.report_dir("metrics") / "triage.json")
     rows = list(read_jsonl(project.report_dir("predictions") / "triage.jsonl"))
     assert metrics["decoding"] == "schema-constrained"
     grammar = AnswerGrammar(get_task(params.prepare, "triage"))
     assert all(grammar.allows(r["output"]) for r in rows)  # never leaves the schema
     # The unconstrained answers kept beside are exactly what unconstrained decoding gives.
-    run_evaluate(free_params, project, "triage")
+    run_evaluate(**stage_params(run_evaluate, free_params), paths=project, task="triage")
     plain = {
         r["id"]: r["output"] for r in read_jsonl(project.report_dir("predictions") / "triage.jsonl")
     }

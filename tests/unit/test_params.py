@@ -69,9 +69,14 @@ def test_every_dvc_params_key_exists_in_the_schema():
     checked = 0
     for name, stage in dvc["stages"].items():
         body = stage["do"] if "foreach" in stage else stage
+        items = params["prepare"]["tasks"] if "foreach" in stage else [None]  # ${prepare.tasks}
         for entry in body.get("params", []):
             keys = entry if isinstance(entry, str) else next(iter(entry.values()))
-            for key in [keys] if isinstance(keys, str) else keys:
+            for key in [
+                k.replace("${item}", str(item))
+                for k in ([keys] if isinstance(keys, str) else keys)
+                for item in items
+            ]:
                 node = params
                 for part in key.split("."):
                     assert part in node, f"stage {name!r} tracks {key!r}, absent from params.yaml"

@@ -25,6 +25,7 @@ from adapterflow.predict import NoChampionError, Prediction, item_text, prompts_
 from adapterflow.prepare import load_tokenizer, run_prepare
 from adapterflow.prepare.raw import read_raw
 from adapterflow.promote import run_promote
+from adapterflow.stages import stage_params
 from adapterflow.tasks import SPLITS, get_task, get_tasks
 from tests import rawdata
 from tests.tiny_adapter import build_tiny_adapter, fast_params, seed_project
@@ -41,8 +42,8 @@ def champion_project(project, tiny_model_dir, tiny_adapter_dir):
     """A project whose triage adapter was evaluated and promoted to champion v0001."""
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=3)
     params = fast_params(project)
-    run_evaluate(params, project, "triage")
-    assert run_promote(params, project, "triage").promoted
+    run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    assert run_promote(**stage_params(run_promote, params), paths=project, task="triage").promoted
     return project
 
 

@@ -19,6 +19,7 @@ from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry as reg
 from adapterflow.promote import run_promote, staging
 from adapterflow.promote.rollback import rollback
+from adapterflow.stages import stage_params
 
 TASK = "triage"
 REF = '{"severity": "high", "component": "ui", "reproducibility": "always"}'
@@ -74,7 +75,9 @@ def _registry(project: ProjectPaths) -> dict:
 
 
 def _promote(project: ProjectPaths, **hooks):
-    return run_promote(load_params(project.params), project, TASK, **hooks)
+    return run_promote(
+        **stage_params(run_promote, load_params(project.params)), paths=project, task=TASK, **hooks
+    )
 
 
 def test_passing_candidate_becomes_champion_with_a_full_record(project):

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 import pytest
 
 from adapterflow.io import read_json, read_jsonl
-from adapterflow.scrape import ScrapeError, run_scrape, run_scrape_source
+from adapterflow.scrape import ScrapeError, ScrapeFailed, run_scrape, run_scrape_source
 from adapterflow.scrape.http import Clock
 from tests.replay_server import (
     FakeArxiv,
@@ -217,6 +217,20 @@ def _refuse_first(fake, replies: list[Reply]):
         return replies.pop(0) if replies else fake(request)
 
     return handler
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [(503, True), (502, True), (404, False), (400, False)],
+)
+def test_a_failed_source_says_by_type_whether_a_later_retry_may_help(project, status, transient):
+    with (
+        ReplayServer(lambda request: Reply(status, b"{}", JSON)) as server,
+        pytest.raises(ScrapeFailed) as err,
+    ):
+        _github(server.url, project, max_retries=1)
+    assert err.value.transient is transient  # what the Prefect task's retry condition reads
+    assert str(err.value).startswith("github o/r: ")  # the failed source, named
 
 
 @pytest.mark.parametrize(

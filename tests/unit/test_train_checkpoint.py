@@ -50,13 +50,13 @@ def test_damaged_only_checkpoint_is_set_aside_and_training_starts_over(
 ):
     params, paths = make_project(tmp_path, tiny_model_dir, n_train=12, **KNOBS)
     with pytest.raises(KeyboardInterrupt):
-        run_train(params, paths, "triage", on_step=_kill_at(3))
+        run_train(params.train, paths, "triage", on_step=_kill_at(3))
     folder = paths.checkpoints / "triage"
     (folder / PREVIOUS_FILE).unlink(missing_ok=True)  # only the newest exists
     damaged = _damage(folder / CHECKPOINT_FILE, how)
 
     with caplog.at_level(logging.WARNING):
-        summary = run_train(params, paths, "triage")
+        summary = run_train(params.train, paths, "triage")
 
     assert summary.resumed_from_step == 0 and summary.steps == 6
     [aside] = _aside(folder)
@@ -68,15 +68,15 @@ def test_damaged_only_checkpoint_is_set_aside_and_training_starts_over(
 @pytest.mark.slow
 def test_damaged_newest_checkpoint_resumes_from_the_previous_good_one(tmp_path, tiny_model_dir):
     params, full = make_project(tmp_path / "full", tiny_model_dir, n_train=12, **KNOBS)
-    run_train(params, full, "triage")
+    run_train(params.train, full, "triage")
 
     params, killed = make_project(tmp_path / "killed", tiny_model_dir, n_train=12, **KNOBS)
     with pytest.raises(KeyboardInterrupt):
-        run_train(params, killed, "triage", on_step=_kill_at(5))  # checkpoints at 2 and 4
+        run_train(params.train, killed, "triage", on_step=_kill_at(5))  # checkpoints at 2 and 4
     folder = killed.checkpoints / "triage"
     _damage(folder / CHECKPOINT_FILE, "cut in half")
 
-    resumed = run_train(params, killed, "triage")
+    resumed = run_train(params.train, killed, "triage")
 
     assert resumed.resumed_from_step == 2  # the previous good checkpoint
     assert len(_aside(folder)) == 1

@@ -62,7 +62,7 @@ def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(tmp_path, ti
     model = attach_lora(load_base_model(tiny_model_dir, "qlora", CPU), params.train)
     _step(model, tokenizer)
     write_outputs(
-        params, paths, "triage", model, [{"step": 1, "epoch": 1.0, "loss": 1.0}],
+        params.train, paths, "triage", model, [{"step": 1, "epoch": 1.0, "loss": 1.0}],
         steps=1, epochs=1, valid_loss=None, train_tokens=10, tokens_per_s=1.0, wall_s=1.0,
         device="cpu", hashes={}, resumed_from=0,
     )  # fmt: skip
@@ -105,7 +105,7 @@ def test_killed_run_resumes_to_the_same_adapter_as_an_uninterrupted_run(tmp_path
         "lora_dropout": 0.1,
     }
     params, full = make_project(tmp_path / "full", tiny_model_dir, n_train=12, **knobs)
-    uninterrupted = run_train(params, full, "triage")
+    uninterrupted = run_train(params.train, full, "triage")
     assert uninterrupted.steps == 6 and uninterrupted.resumed_from_step == 0
 
     params, killed = make_project(tmp_path / "killed", tiny_model_dir, n_train=12, **knobs)
@@ -115,11 +115,11 @@ def test_killed_run_resumes_to_the_same_adapter_as_an_uninterrupted_run(tmp_path
             raise KeyboardInterrupt("simulated kill")
 
     with pytest.raises(KeyboardInterrupt):
-        run_train(params, killed, "triage", on_step=crash_at_step_3)
+        run_train(params.train, killed, "triage", on_step=crash_at_step_3)
     assert not killed.adapter("triage").exists()
     assert (killed.checkpoints / "triage" / "checkpoint.pt").is_file()
 
-    resumed = run_train(params, killed, "triage")
+    resumed = run_train(params.train, killed, "triage")
 
     assert resumed.resumed_from_step == 2
     want, got = _adapter(full), _adapter(killed)
@@ -138,7 +138,7 @@ def test_training_writes_reports_and_loss_drops(tmp_path, tiny_model_dir):
         learning_rate=1e-2,
         method="lora", lora_dropout=0.0,
     )  # fmt: skip
-    summary = run_train(params, paths, "triage")
+    summary = run_train(params.train, paths, "triage")
 
     rows = list(csv.DictReader((paths.report_dir("train") / "triage" / "loss.csv").open()))
     assert list(rows[0]) == ["step", "epoch", "loss", "learning_rate", "tokens_per_s"]
@@ -160,7 +160,7 @@ def test_missing_target_module_lists_the_modules_that_exist(tmp_path, tiny_model
         tmp_path, tiny_model_dir, target_modules=["q_proj", "query_key_value"]
     )
     with pytest.raises(TrainError) as err:
-        run_train(params, paths, "triage")
+        run_train(params.train, paths, "triage")
     message = str(err.value)
     assert "['query_key_value']" in message
     assert "'o_proj'" in message and "'gate_proj'" in message
@@ -169,11 +169,11 @@ def test_missing_target_module_lists_the_modules_that_exist(tmp_path, tiny_model
 def test_unknown_task_and_missing_base_model_say_what_to_run(tmp_path, tiny_model_dir):
     params, paths = make_project(tmp_path, tiny_model_dir)
     with pytest.raises(TrainError, match=r"no prepared data for task 'papers'.*\['triage'\]"):
-        run_train(params, paths, "papers")
+        run_train(params.train, paths, "papers")
     for file in paths.base_model.iterdir():
         file.unlink()
     with pytest.raises(TrainError, match="adapterflow import"):
-        run_train(params, paths, "triage")
+        run_train(params.train, paths, "triage")
 
 
 def test_qlora_without_bitsandbytes_says_how_to_fix(tmp_path, tiny_model_dir, monkeypatch):

@@ -31,7 +31,7 @@ def test_non_finite_training_stops_at_once_and_writes_no_adapter(
         tmp_path, tiny_model_dir, n_train=8, batch_size=4, method="lora", checkpoint_every=1
     )
     with pytest.raises(TrainError, match=match) as err:
-        run_train(_with(params, **{knob: value}), paths, "triage")
+        run_train(_with(params, **{knob: value}).train, paths, "triage")
     assert "dvc repro train@triage" in str(err.value)
     assert not paths.adapter("triage").exists()
     assert not (paths.checkpoints / "triage" / "checkpoint.pt").exists()  # no NaN state kept

@@ -157,7 +157,7 @@ def test_training_with_a_token_budget_and_packing_learns(tmp_path, tiny_model_di
     per_epoch = len(epoch_batches(params.train, lengths, 0))
     assert 1 < per_epoch < 16, "the budget groups several examples per batch"
 
-    summary = run_train(params, paths, "triage")
+    summary = run_train(params.train, paths, "triage")
 
     assert summary.steps == 4 * per_epoch
     assert summary.train_tokens == 4 * sum(lengths)  # real tokens only, no padding counted
