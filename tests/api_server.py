@@ -78,6 +78,9 @@ def record_champion(paths: ProjectPaths, task: str, adapter: Path, entry: dict) 
         "adapter_sha256": adapter_sha256(adapter),
         "base_sha256": base_sha256(paths.base_model),
         "metrics_sha256": sha256_bytes(json.dumps(entry.get("metrics", {})).encode()),
+        # promote records where the data and the code came from; a hand-made champion has neither
+        "data_version": "recorded by hand",
+        "git_rev": "none",
         **entry,
     }
     expect = current["version"] if current else None

@@ -78,9 +78,9 @@ def test_a_third_task_is_prepared_trained_and_evaluated(sentiment_module, projec
     report = read_json(project.report_dir("prepare") / "summary.json")
     assert set(report["tasks"]["sentiment"]["labels"]["mood"]) == {"angry", "calm"}
 
-    trained = run_train(params, project, "sentiment")
+    trained = run_train(params.train, project, "sentiment")
     assert trained.steps == 2 and (project.adapter("sentiment") / "adapter_config.json").is_file()
-    run_evaluate(params, project, "sentiment")
+    run_evaluate(params.evaluate, params.prepare, project, "sentiment")
     metrics = read_json(project.report_dir("metrics") / "sentiment.json")
     assert metrics["scoring"] == {"mood": "exact"} and 0.0 <= metrics["structural"] <= 1.0
 
