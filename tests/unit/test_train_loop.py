@@ -61,8 +61,9 @@ def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(tmp_path, ti
     torch.manual_seed(0)
     model = attach_lora(load_base_model(tiny_model_dir, "qlora", CPU), params.train)
     _step(model, tokenizer)
+    row = {"step": 1, "epoch": 1.0, "loss": 1.0, "learning_rate": 0.01, "tokens_per_s": 1.0}
     write_outputs(
-        params.train, paths, "triage", model, [{"step": 1, "epoch": 1.0, "loss": 1.0, "learning_rate": 0.01, "tokens_per_s": 1.0}],
+        params.train, paths, "triage", model, [row],
         steps=1, epochs=1, valid_loss=None, train_tokens=10, tokens_per_s=1.0, wall_s=1.0,
         device="cpu", hashes={}, resumed_from=0,
     )  # fmt: skip
