@@ -294,11 +294,10 @@ def test_beyond_loopback_a_bearer_token_is_required_and_never_logged(served):
     assert secret not in log.read_text()
 
 
-def test_one_base_model_serves_every_tasks_adapter(served):
+def test_one_base_model_serves_every_tasks_adapter(served, tiny_model_dir):
     project, url = served
     params = load_params(project.params)
-    papers = project.root / "adapter-papers" / "papers"
-    shutil.copytree(project.root / "adapter-b" / "triage", papers)  # written by the stream test
+    papers = build_tiny_adapter(tiny_model_dir, project.root / "adapter-papers" / "papers", seed=3)
     entry = {"metrics": {}, "gate": {"passed": True, "reasons": []}, "params": {}}
     record_champion(project, "papers", papers, entry)
     deadline = time.monotonic() + 60
