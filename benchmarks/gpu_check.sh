@@ -7,18 +7,19 @@
 # The GPU machine's image has torch, transformers and peft but not bitsandbytes, pydantic, cronsim
 # or jsonschema (nor some of their needs), and its transformers and peft are older than
 # requirements.lock's; it cannot reach a package index, so these travel as wheels (versions from
-# requirements.lock, CPython 3.12, manylinux x86_64, ~60 MB) and are installed into /tmp/site. Then, most important first, each step bounded by its own time limit and by the
-# whole check's deadline (GPU_CHECK_DEADLINE_S, default 285 s), a failing step recorded and the
-# next one run anyway, since a second call costs another machine start:
-#   1. versions and the GPU;
-#   2. the gpu-marked tests plus the device-agnostic generation/packing/dtype tests, and at the
-#      same time one train -> evaluate -> promote -> predict through the CLI on the tiny model;
-#   3. benchmarks/train_throughput.py on a random Gemma-3-270M-shaped model (18 layers, 262k
-#      vocabulary): LoRA packed with a 16k-token budget (the issue's target), QLoRA likewise;
-#   4. benchmarks/eval_throughput.py on the same model (4-bit), and
+# requirements.lock, CPython 3.12, manylinux x86_64, ~60 MB) and are installed into /tmp/site.
+# Then, most important first, each step bounded by its own time limit and by the whole check's
+# deadline (GPU_CHECK_DEADLINE_S, default 285 s), a failing step recorded and the next one run
+# anyway, since a second call costs another machine start:
+#   1. side by side: versions and the GPU; the gpu-marked tests plus the device-agnostic
+#      generation/packing/dtype tests; one train -> evaluate -> promote -> predict through the CLI
+#      on the tiny model; building a random Gemma-3-270M-shaped model (18 layers, 262k vocabulary);
+#   2. benchmarks/train_throughput.py on that model, LoRA and then QLoRA, padding-free packing with
+#      a 65,536-token budget per step (GPU_CHECK_BUDGET), against the Trainer baseline;
+#   3. benchmarks/eval_throughput.py on the same model (4-bit), and
 #      benchmarks/batch_invariance.py (does a padded batch change the logits on this GPU?);
-#   5. LoRA padded with the same budget, at the Trainer's own batch of 8 examples, and packed
-#      with a 4x larger budget.
+#   4. extras, when the deadline leaves time (skipping them does not fail the check): LoRA packed
+#      with a quarter of the budget, profiled (how busy the GPU is), and LoRA padded.
 # $OUT (the device tool's output folder; at most 8 files come back) or ./gpu_check_out gets
 # gpu_check.log (everything) and results.json (each step's status, seconds and JSON result).
 # The exit status is 0 only when every step passed.
@@ -56,7 +57,7 @@ START=$SECONDS
 DEADLINE=${GPU_CHECK_DEADLINE_S:-285}
 LAYERS=${GPU_CHECK_LAYERS:-18}
 VOCAB=${GPU_CHECK_VOCAB:-262144}  # 0 = the tiny tokenizer's vocabulary
-BUDGET=${GPU_CHECK_BUDGET:-16384}
+BUDGET=${GPU_CHECK_BUDGET:-65536}  # tokens per step; 16k leaves an H200 waiting on the host
 MODEL=/tmp/m270
 export WORK LAYERS VOCAB BUDGET MODEL PYTHONUNBUFFERED=1
 source runs/env.sh
@@ -117,15 +118,26 @@ EOF
     fi
 }
 
-tests_and_tiny_pipeline() {
+# Versions, the tests, the tiny pipeline and the 270M model's build use different parts of the
+# machine (the build is CPU work), so they run side by side.
+versions_tests_pipeline_build() {
+    local rc=0 tiny build vers
+    versions >"$WORK/versions.log" 2>&1 &
+    vers=$!
     python3 benchmarks/tiny_pipeline.py --out "$WORK/tiny_pipeline.json" >"$WORK/tiny.log" 2>&1 &
-    local pipeline=$! rc=0
+    tiny=$!
+    build_model >"$WORK/build.log" 2>&1 &
+    build=$!
     python3 -m pytest -q -p no:cacheprovider -m "gpu or not slow" \
         tests/unit/test_train_loop.py tests/unit/test_evaluate_generate.py \
         tests/unit/test_evaluate_generate_left_padded.py tests/unit/test_train_packing.py \
         tests/unit/test_modeling_dtype.py || rc=1
-    wait "$pipeline" || { echo "tiny pipeline FAILED:"; rc=1; }
+    wait "$vers" || { echo "versions FAILED:"; rc=1; }
+    cat "$WORK/versions.log"
+    wait "$tiny" || { echo "tiny pipeline FAILED:"; rc=1; }
     cat "$WORK/tiny.log"
+    wait "$build" || { echo "model build FAILED:"; rc=1; }
+    tail -3 "$WORK/build.log"
     return $rc
 }
 
@@ -135,31 +147,34 @@ b(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) or None)" "$MODEL" "$LAY
     du -sh "$MODEL"
 }
 
-train_bench() {  # NAME METHOD BATCH BUDGET [--packing]
-    python3 benchmarks/train_throughput.py --model-dir "$MODEL" --synthetic --method "$2" \
-        --batch-size "$3" --tokens-per-batch "$4" ${5:-} --steps 5 --warmup 2 \
-        --out "$WORK/$1.json"
+train_bench() {  # NAME METHOD BUDGET [more flags]
+    local name=$1 method=$2 budget=$3
+    shift 3
+    python3 benchmarks/train_throughput.py --model-dir "$MODEL" --synthetic --method "$method" \
+        --batch-size 8 --tokens-per-batch "$budget" --steps 5 --warmup 2 --out "$WORK/$name.json" "$@"
+    if [[ -f "$WORK/$name.profile.txt" ]]; then cat "$WORK/$name.profile.txt"; fi
 }
 
-export -f install_wheels versions tests_and_tiny_pipeline build_model train_bench
+export -f install_wheels versions versions_tests_pipeline_build build_model train_bench
 step "install carried wheels" 60 "" install_wheels
 export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
-step "versions and device" 30 "" versions
-step "tests + tiny train->evaluate->promote->predict" 150 tiny_pipeline.json tests_and_tiny_pipeline
-step "build the Gemma-3-270M-shaped model" 60 "" build_model
-step "train lora packed $BUDGET" 60 train_lora_packed.json \
-    train_bench train_lora_packed lora 8 "$BUDGET" --packing
-step "train qlora packed $BUDGET" 60 train_qlora_packed.json \
-    train_bench train_qlora_packed qlora 8 "$BUDGET" --packing
-step "eval qlora" 60 eval_qlora.json python3 benchmarks/eval_throughput.py --model-dir "$MODEL" \
-    --method qlora --n 8 --max-new-tokens 32 --json "$WORK/eval_qlora.json"
+step "versions, tests, tiny train->evaluate->promote->predict, model build" 150 \
+    tiny_pipeline.json versions_tests_pipeline_build
+step "train lora packed $BUDGET" 90 train_lora_packed.json \
+    train_bench train_lora_packed lora "$BUDGET" --packing
+step "train qlora packed $BUDGET" 90 train_qlora_packed.json \
+    train_bench train_qlora_packed qlora "$BUDGET" --packing
+step "eval qlora" 50 eval_qlora.json python3 benchmarks/eval_throughput.py --model-dir "$MODEL" \
+    --method qlora --n 6 --max-new-tokens 24 --json "$WORK/eval_qlora.json"
 step "batch invariance (lora, bf16)" 45 batch_invariance.json python3 benchmarks/batch_invariance.py \
-    --model-dir "$MODEL" --method lora --n 8 --max-new-tokens 16 --json "$WORK/batch_invariance.json"
-step "train lora padded $BUDGET" 50 train_lora_padded.json \
-    train_bench train_lora_padded lora 8 "$BUDGET"
-step "train lora batch 8" 50 train_lora_b8.json train_bench train_lora_b8 lora 8 0
-step "train lora packed $((4 * BUDGET))" 50 train_lora_packed_4x.json \
-    train_bench train_lora_packed_4x lora 8 "$((4 * BUDGET))" --packing
+    --model-dir "$MODEL" --method lora --n 6 --max-new-tokens 16 --json "$WORK/batch_invariance.json"
+# Beyond the check (run when the deadline allows): does the step time grow with the budget, and
+# where does a step's time go?
+step "extra: train lora packed $((BUDGET / 4)), profiled" 75 train_lora_packed_quarter.json \
+    train_bench train_lora_packed_quarter lora "$((BUDGET / 4))" --packing \
+    --profile "$WORK/train_lora_packed_quarter.profile.txt"
+step "extra: train lora padded $BUDGET" 75 train_lora_padded.json \
+    train_bench train_lora_padded lora "$BUDGET"
 
 python3 - "$WORK" "$OUT/results.json" "$((SECONDS - START))" <<'EOF' | tee -a "$LOG"
 import json, sys
@@ -171,7 +186,11 @@ for line in (work / "steps.tsv").read_text().splitlines():
     path = work / result if result else None
     data = json.loads(path.read_text()) if path and path.is_file() else None
     steps.append({"step": name, "status": status, "seconds": int(seconds), "result": data})
-passed = all(s["status"] == "passed" for s in steps)
+passed = all(
+    s["status"] == "passed"
+    or (s["step"].startswith("extra:") and s["status"] == "skipped (deadline)")
+    for s in steps
+)
 out.write_text(json.dumps({"passed": passed, "seconds": total, "steps": steps}, indent=1) + "\n")
 print(f"{'step':<48} status")
 for s in steps:

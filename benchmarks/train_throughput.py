@@ -135,6 +135,31 @@ def _flops(model, tokens: int, label_tokens: int) -> float:
     return 4.0 * body * tokens + 4.0 * head * label_tokens
 
 
+def profile_report(profiler, step_s: float) -> str:
+    """The profiled step's op table, and on a GPU how much of the step its kernels kept it busy.
+
+    A GPU that is busy for a small share of the step waits on the host (Python, kernel launches):
+    more tokens per step then cost little extra time. A busy GPU needs cheaper kernels instead.
+    """
+    events = profiler.key_averages()
+    if not torch.cuda.is_available():
+        return events.table(sort_by="self_cpu_time_total", row_limit=25)
+    # As the table's own "Self CUDA time total" counts: device-side events only (an op's row also
+    # carries its kernels' time, so summing every row would count them twice).
+    gpu = [
+        e
+        for e in events
+        if e.device_type == torch.autograd.DeviceType.CUDA and not e.is_user_annotation
+    ]
+    device_us = sum(e.self_device_time_total for e in gpu)
+    kernels = sum(e.count for e in gpu)
+    head = (
+        f"step {step_s * 1000:.1f} ms (profiled), GPU kernels busy {device_us / 1000:.1f} ms "
+        f"({device_us / 1e4 / step_s:.0f}%), {kernels} GPU ops\n"
+    )
+    return head + events.table(sort_by="self_device_time_total", row_limit=25)
+
+
 def worker_ours(args: argparse.Namespace) -> dict:
     from adapterflow.modeling import dequantized_4bit_weights
     from adapterflow.train.loop import epoch_batches, make_batch, optimizer_step
@@ -150,7 +175,10 @@ def worker_ours(args: argparse.Namespace) -> dict:
         for i, idx in enumerate(batches):
             micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
             profiling = args.profile is not None and i == len(batches) - 1
-            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            if torch.cuda.is_available():
+                activities.append(torch.profiler.ProfilerActivity.CUDA)
+            profiler = torch.profiler.profile(activities=activities)
             _sync()
             start = time.perf_counter()
             with profiler if profiling else contextlib.nullcontext():
@@ -162,8 +190,7 @@ def worker_ours(args: argparse.Namespace) -> dict:
                 tokens, labels = tokens + real, labels + count
                 flops += _flops(model, real, count)
             if profiling:
-                table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
-                args.profile.write_text(table)
+                args.profile.write_text(profile_report(profiler, time.perf_counter() - start))
     return {"step_s": times, "tokens": tokens, "label_tokens": labels, "useful_flops": flops}
 
 

@@ -169,24 +169,34 @@ def budget_batches(
     order = sorted(ties, key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    fill: list[int] = []  # packed: tokens per row of `current`, in pack_rows' first-fit order
     for i in order:
-        trial = current + [i]
-        if current and _cost([lengths[j] for j in trial], packed_row) > tokens_per_batch:
+        # Examples come longest first, so placing the next one first-fit into the rows so far is
+        # what pack_rows (first-fit decreasing, stable) does for the whole trial batch: O(rows)
+        # per example instead of re-packing, which took minutes for 65k-token GPU batches.
+        trial_fill = _first_fit(fill, lengths[i], packed_row) if packed_row else []
+        if packed_row:
+            cost = len(trial_fill) * max(trial_fill)
+        else:
+            cost = (len(current) + 1) * max(lengths[current[0]] if current else 0, lengths[i])
+        if current and cost > tokens_per_batch:
             batches.append(current)
-            trial = [i]
-        current = trial
+            current = []
+            trial_fill = [lengths[i]]
+        current.append(i)
+        fill = trial_fill
     if current:
         batches.append(current)
     random.Random(seed * 1_000_003 + epoch).shuffle(batches)
     return batches
 
 
-def _cost(lengths: list[int], packed_row: int) -> int:
-    """Tokens computed for a batch: rows x widest row (padded) or the packed rows' sum."""
-    if not packed_row:
-        return len(lengths) * max(lengths)
-    rows = pack_rows(lengths, packed_row)
-    return len(rows) * max(sum(lengths[i] for i in row) for row in rows)
+def _first_fit(fill: list[int], length: int, row_len: int) -> list[int]:
+    """Row fills after placing `length` tokens in the first row with room (or a new row)."""
+    for r, used in enumerate(fill):
+        if used + length <= row_len:
+            return [*fill[:r], used + length, *fill[r + 1 :]]
+    return [*fill, length]
 
 
 def pack_rows(lengths: list[int], row_len: int) -> list[list[int]]:

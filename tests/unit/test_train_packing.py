@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -116,6 +118,37 @@ def test_budget_batches_respect_the_budget_and_are_fixed_per_seed(packed_row):
     second = budget_batches(lengths, 1024, seed=3, epoch=1, packed_row=packed_row)
     assert sorted(map(sorted, first)) == sorted(map(sorted, second)), "same batches every epoch"
     assert first != second, "in another order"
+
+
+@pytest.mark.parametrize("packed_row", [0, 512])
+def test_budget_batches_equal_repacking_every_trial_batch(packed_row):
+    """The incremental cost (fixing budget_batches taking minutes for 65k-token GPU batches, from
+    re-packing the whole trial batch per example) cuts exactly where re-packing cuts."""
+    lengths = [(i * 7919) % 480 + 20 for i in range(700)] + [100] * 50  # ties too
+
+    def reference(lengths, budget, seed, epoch):
+        tie_rng = random.Random(seed * 1_000_003 - 1)
+        ties = list(range(len(lengths)))
+        tie_rng.shuffle(ties)
+        batches, current = [], []
+        for i in sorted(ties, key=lambda k: -lengths[k]):
+            trial = [lengths[j] for j in current + [i]]
+            if packed_row:
+                rows = pack_rows(trial, packed_row)
+                cost = len(rows) * max(sum(trial[k] for k in row) for row in rows)
+            else:
+                cost = len(trial) * max(trial)
+            if current and cost > budget:
+                batches.append(current)
+                current = []
+            current.append(i)
+        batches.append(current)
+        random.Random(seed * 1_000_003 + epoch).shuffle(batches)
+        return batches
+
+    for budget in (600, 4096, 16384):
+        got = budget_batches(lengths, budget, seed=1, epoch=2, packed_row=packed_row)
+        assert got == reference(lengths, budget, 1, 2)
 
 
 def test_budget_batches_hold_more_short_examples_than_long_ones():
