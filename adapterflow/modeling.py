@@ -79,6 +79,38 @@ def choose_compute_dtype(device_type: str, model_type: str, bf16_supported: bool
     return torch.float16
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), by torch's own probes.
+
+    Without either, oneDNN emulates bfloat16 and a matmul runs at ~0.3 GFLOP/s on 2 cores
+    (DESIGN.md's CPU facts); with AVX512-BF16 (this project's AMD EPYC) at ~380, 2.3x float32.
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def choose_base_matmul_dtype(
+    setting: str, device_type: str, native_bf16: bool
+) -> torch.dtype | None:
+    """The dtype of the frozen 4-bit base's matmuls in training (`train.base_matmul_dtype`).
+
+    Args:
+        setting: "auto", "float32" or "bfloat16".
+        device_type: `torch.device.type`; only "cpu" is affected (CUDA layers keep bitsandbytes'
+            kernels in the compute dtype).
+        native_bf16: `cpu_has_native_bf16()`.
+
+    Returns:
+        torch.bfloat16 for "bfloat16", or for "auto" on a CPU with native bfloat16; else None,
+        meaning the layers' own compute dtype (float32 on a CPU).
+    """
+    if device_type != "cpu" or setting == "float32":
+        return None
+    if setting == "bfloat16" or native_bf16:
+        return torch.bfloat16
+    return None
+
+
 def model_type_of(model_dir: Path) -> str:
     """The `model_type` in `model_dir/config.json` ("" when the file does not name one)."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -226,7 +258,7 @@ def _dequantized_weight(layer: Any, dtype: torch.dtype) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def dequantized_4bit_weights(model: Any) -> Iterator[int]:
+def dequantized_4bit_weights(model: Any, dtype: torch.dtype | None = None) -> Iterator[int]:
     """Inside the block, CPU 4-bit layers reuse one dequantised copy of their weight.
 
     On the CPU, bitsandbytes dequantises every 4-bit weight on every forward call; decoding one
@@ -238,6 +270,9 @@ def dequantized_4bit_weights(model: Any) -> Iterator[int]:
 
     Args:
         model: any model; only bitsandbytes `Linear4bit` layers on the CPU are touched.
+        dtype: the copies' dtype, i.e. what the matmuls run in; None = each layer's compute dtype
+            (bit-identical to bitsandbytes). Training passes torch.bfloat16 on CPUs that multiply
+            it natively (`choose_base_matmul_dtype`): inputs are cast to it and outputs back.
 
     Yields:
         How many layers use a dequantised copy.
@@ -255,8 +290,7 @@ def dequantized_4bit_weights(model: Any) -> Iterator[int]:
             continue
         if getattr(module.weight.quant_state, "packing_format_for_cpu", False):
             continue  # repacked layout (use_reference_4bit_kernels was not applied): leave it
-        dtype = module.compute_dtype or torch.float32
-        weight = _dequantized_weight(module, dtype)
+        weight = _dequantized_weight(module, dtype or module.compute_dtype or torch.float32)
 
         def forward(x: torch.Tensor, _m: Any = module, _w: torch.Tensor = weight) -> torch.Tensor:
             bias = None if _m.bias is None else _m.bias.to(_w.dtype)

@@ -193,6 +193,7 @@ class TrainParams(Section):
     checkpoint_every: int = Field(ge=1)
     log_every: int = Field(ge=1)
     num_threads: int = Field(ge=0)
+    base_matmul_dtype: Literal["auto", "float32", "bfloat16"]
 
     @field_validator("target_modules")
     @classmethod

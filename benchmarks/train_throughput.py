@@ -161,7 +161,12 @@ def profile_report(profiler, step_s: float) -> str:
 
 
 def worker_ours(args: argparse.Namespace) -> dict:
-    from adapterflow.modeling import dequantized_4bit_weights
+    from adapterflow.modeling import (
+        choose_base_matmul_dtype,
+        cpu_has_native_bf16,
+        dequantized_4bit_weights,
+        pick_device,
+    )
     from adapterflow.train.loop import epoch_batches, make_batch, optimizer_step
 
     params, tokenizer, encoded, model = _setup(args)
@@ -170,8 +175,13 @@ def worker_ours(args: argparse.Namespace) -> dict:
     lengths = [len(e.input_ids) for e in encoded]
     batches = epoch_batches(params, lengths, 0)[: args.steps + args.warmup]
     times, tokens, labels, flops = [], 0, 0, 0.0
-    # As run_train does: the frozen 4-bit base is dequantised once, not in every step.
-    with dequantized_4bit_weights(model):
+    # As run_train does: the frozen 4-bit base is dequantised once, not in every step, into
+    # bfloat16 on a CPU that multiplies it natively (`train.base_matmul_dtype: auto`).
+    device = pick_device().type
+    dtype = choose_base_matmul_dtype(
+        params.base_matmul_dtype, device, device == "cpu" and cpu_has_native_bf16()
+    )
+    with dequantized_4bit_weights(model, dtype):
         for i, idx in enumerate(batches):
             micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
             profiling = args.profile is not None and i == len(batches) - 1

@@ -22,7 +22,9 @@ from adapterflow.io import write_text_atomic
 
 class TrainSummary(Artifact):
     """reports/train/<task>/summary.json. Losses are mean answer-token cross-entropy (nats);
-    `tokens_per_s` counts real tokens over the steps this process ran; `wall_s` seconds."""
+    `tokens_per_s` counts real tokens over the steps this process ran; `wall_s` seconds;
+    `base_matmul_dtype` what the frozen base's matmuls ran in (`train.base_matmul_dtype`; summaries
+    written before it existed read as float32, which was all there was)."""
 
     WRITER = "train"
 
@@ -38,6 +40,7 @@ class TrainSummary(Artifact):
     wall_s: float
     peak_rss_mb: float
     device: str
+    base_matmul_dtype: str = "float32"
     data_sha256: dict[str, str]
     resumed_from_step: int
     adapter: str

@@ -50,6 +50,7 @@ def write_outputs(
     tokens_per_s: float,
     wall_s: float,
     device: str,
+    base_matmul_dtype: str,
     hashes: dict[str, str],
     resumed_from: int,
 ) -> TrainSummary:
@@ -83,6 +84,7 @@ def write_outputs(
         # ru_maxrss is in KiB on Linux.
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         device=device,
+        base_matmul_dtype=base_matmul_dtype,
         data_sha256=hashes,
         resumed_from_step=resumed_from,
         adapter=str(target.relative_to(paths.root)),

@@ -77,3 +77,50 @@ def test_training_on_one_dequantised_copy_gives_bitsandbytes_loss_and_gradients(
     assert torch.equal(copy_loss, loss)
     for name, grad in grads.items():
         assert torch.equal(copy_grads[name], grad), name
+
+
+def test_bfloat16_base_matmuls_stay_close_to_float32_and_restore_the_layers(
+    tmp_path, tiny_model_dir
+):
+    """`train.base_matmul_dtype: bfloat16`: the frozen base multiplies in bfloat16 (adapters,
+    norms and loss stay float32), the loss and gradients stay close to float32's, and leaving the
+    block puts bitsandbytes' own forward back (evaluation is float32 again)."""
+    params, _ = make_project(tmp_path / "p", tiny_model_dir)
+    model = attach_lora(load_base_model(tiny_model_dir, "qlora", CPU), params.train)
+    model.train()
+    batch = _batch(tiny_model_dir)
+    loss, grads = _loss_and_grads(model, batch)
+    from bitsandbytes.nn import Linear4bit  # peft's wrapper has the same name: isinstance
+
+    layer = next(m for m in model.modules() if isinstance(m, Linear4bit))
+    with dequantized_4bit_weights(model, torch.bfloat16) as patched:
+        assert patched > 0
+        x = torch.randn(3, layer.in_features)
+        expected = torch.nn.functional.linear(x.bfloat16(), layer.forward.__defaults__[1])
+        assert layer.forward.__defaults__[1].dtype == torch.bfloat16
+        assert torch.equal(layer.forward(x), expected.float())
+        bf16_loss, bf16_grads = _loss_and_grads(model, batch)
+    assert not torch.equal(bf16_loss, loss), "bfloat16 must actually have been used"
+    assert torch.allclose(bf16_loss, loss, rtol=2e-2)
+    checked = 0
+    for name, grad in grads.items():
+        if not grad.any():  # lora_A at step 0: lora_B is zero, so no gradient in either dtype
+            assert not bf16_grads[name].any(), name
+            continue
+        cosine = torch.nn.functional.cosine_similarity(
+            grad.flatten(), bf16_grads[name].flatten(), 0
+        )
+        assert cosine > 0.95, name
+        checked += 1
+    assert checked
+    assert torch.equal(_loss_and_grads(model, batch)[0], loss), "float32 forward restored"
+
+
+def test_base_matmul_dtype_setting_resolves_per_device_and_cpu():
+    from adapterflow.modeling import choose_base_matmul_dtype
+
+    assert choose_base_matmul_dtype("auto", "cpu", native_bf16=True) == torch.bfloat16
+    assert choose_base_matmul_dtype("auto", "cpu", native_bf16=False) is None  # float32
+    assert choose_base_matmul_dtype("float32", "cpu", native_bf16=True) is None
+    assert choose_base_matmul_dtype("bfloat16", "cpu", native_bf16=False) == torch.bfloat16
+    assert choose_base_matmul_dtype("bfloat16", "cuda", native_bf16=True) is None  # bnb's kernels

@@ -65,7 +65,7 @@ def test_saved_adapter_reloads_with_peft_and_gives_identical_logits(tmp_path, ti
     write_outputs(
         params.train, paths, "triage", model, [row],
         steps=1, epochs=1, valid_loss=None, train_tokens=10, tokens_per_s=1.0, wall_s=1.0,
-        device="cpu", hashes={}, resumed_from=0,
+        device="cpu", base_matmul_dtype="float32", hashes={}, resumed_from=0,
     )  # fmt: skip
     batch = collate([encode(tokenizer, example(i), 512) for i in (7, 9)], tokenizer.pad_token_id)
     model.eval()
@@ -154,6 +154,30 @@ def test_training_writes_reports_and_loss_drops(tmp_path, tiny_model_dir):
     assert report["valid_loss"] is not None and report["train_tokens"] > 0
     assert set(report["data_sha256"]) == {"train", "valid"}
     assert (paths.adapter("triage") / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("method", "setting", "recorded"),
+    [
+        ("qlora", "bfloat16", "bfloat16"),
+        ("qlora", "float32", "float32"),
+        ("lora", "bfloat16", "float32"),
+    ],
+)
+def test_summary_records_what_the_base_matmuls_ran_in_and_bfloat16_learns(
+    tmp_path, tiny_model_dir, method, setting, recorded
+):
+    """`train.base_matmul_dtype` reaches the 4-bit base only (a LoRA base has no 4-bit layers),
+    the summary says which dtype ran, and training in bfloat16 still learns."""
+    params, paths = make_project(
+        tmp_path, tiny_model_dir, n_train=16, batch_size=4, epochs=3, log_every=1,
+        learning_rate=1e-2, method=method, lora_dropout=0.0, base_matmul_dtype=setting,
+    )  # fmt: skip
+    summary = run_train(params.train, paths, "triage")
+    assert summary.base_matmul_dtype == recorded
+    rows = list(csv.DictReader((paths.report_dir("train") / "triage" / "loss.csv").open()))
+    losses = [float(r["loss"]) for r in rows]
+    assert sum(losses[-3:]) < sum(losses[:3]) - 0.3
 
 
 def test_missing_target_module_lists_the_modules_that_exist(tmp_path, tiny_model_dir):
