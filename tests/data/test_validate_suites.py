@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -284,3 +285,34 @@ def test_the_store_of_a_renamed_repository_is_not_validated_once_params_drop_it(
     report = _validate(paths, "raw_github")
     assert report["success"], _failed(report)
     assert report["rows"] == sum(len(list(read_jsonl(paths.raw_github / n))) for n in current)
+
+
+def test_committed_suites_are_what_the_code_builds_for_the_shipped_params():
+    """gx/expectations/*.json must be regenerated whenever suites.py or params.yaml change them.
+
+    Built from a fresh-clone main job that left all eight committed suites modified: they still
+    held a 320-token input budget (params say 160) and lacked newer expectations, so every
+    user's first `validate` rewrote them and left a dirty git tree. Regenerate with
+    `python -m adapterflow validate` on the demo corpus and commit gx/expectations/.
+    """
+    from adapterflow.validate.context import _canonical
+
+    repo = Path(__file__).resolve().parents[2]
+    params = load_params(repo / "params.yaml")
+    demo_repos = sorted(
+        {row["repo"] for f in (repo / "data/demo/github").glob("*.jsonl") for row in read_jsonl(f)}
+    )
+    built = {
+        "raw_github": suites.raw_github_suite(params.validate_, params.prepare, demo_repos),
+        "raw_arxiv": suites.raw_arxiv_suite(params.validate_),
+    }
+    for name in ("triage", "papers"):
+        task = get_task(params.prepare, name)
+        built |= {f"{name}_{s}": suites.task_split_suite(params.validate_, task, s) for s in SPLITS}
+    committed = {p.stem: p for p in (repo / "gx" / "expectations").glob("*.json")}
+    assert set(committed) == set(built)
+    for dataset, expectations in built.items():
+        stored = json.loads(committed[dataset].read_text())["expectations"]
+        for entry in stored:
+            entry.pop("id")
+        assert stored == _canonical(expectations), f"gx/expectations/{dataset}.json is stale"
