@@ -5,7 +5,9 @@
 `method="lora"` it keeps full-precision weights. The compute dtype is chosen in one place, by the
 pure function `choose_compute_dtype(device type, model family, bf16 support)`:
 
-- CPU: float32 (bfloat16 matmuls are ~300x slower on this CPU; DESIGN.md, CPU facts).
+- CPU: float32. bfloat16 runs ~500x slower on CPUs without AVX512-BF16/AMX (DESIGN.md, CPU
+  facts); on CPUs with it, only training's frozen 4-bit base multiplies in bfloat16
+  (`choose_base_matmul_dtype`, `train.base_matmul_dtype`), and evaluation stays float32.
 - CUDA with bfloat16 (Ampere and newer): bfloat16.
 - CUDA without bfloat16 (T4, V100): float16, except for model families whose activations overflow
   float16 (Gemma 1/2/3: ~103,000 against float16's 65,504 maximum, issue #12; Google's model cards
