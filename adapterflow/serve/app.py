@@ -37,7 +37,7 @@ from adapterflow.serve import schemas
 from adapterflow.serve.batcher import Batcher
 from adapterflow.serve.guards import BearerToken, BodyLimit
 from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
-from adapterflow.serve.status import status_path, write_status
+from adapterflow.serve.status import StatusFile, status_path
 
 logger = logging.getLogger(__name__)
 # The raw item each task source takes besides {"text"} (as `predict` reads them), and its shape.
@@ -120,14 +120,14 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
     pool = ModelPool(params, paths)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adapterflow-model")
     host, port = url.rsplit("://", 1)[1].rsplit(":", 1)
-    status_file = status_path(paths, host.strip("[]"), int(port))
+    status_file = StatusFile(
+        status_path(paths, host.strip("[]"), int(port)),
+        url=url, poll_interval_s=serve.poll_interval_s,
+    )  # fmt: skip
 
     def status(state: str, started_at: str) -> None:
         tasks = {t: serving(pool, s).model_dump() for t, s in pool.states.items()}
-        write_status(
-            status_file, state=state, url=url, started_at=started_at,
-            poll_interval_s=serve.poll_interval_s, tasks=tasks,
-        )  # fmt: skip
+        status_file.write(state, started_at, tasks)
 
     async def keep_in_sync(started_at: str) -> None:
         loop = asyncio.get_running_loop()
@@ -148,7 +148,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
             try:
                 await asyncio.to_thread(status, "running", started_at)
             except OSError as exc:  # a full disk must not stop the hot swap
-                logger.warning("could not write %s: %s", status_file, exc)
+                logger.warning("could not write %s: %s", status_file.path, exc)
             await asyncio.sleep(serve.poll_interval_s)
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ File shape: {"state": "running"|"stopped", "url", "pid", "started_at", "heartbea
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,33 @@ def write_status(
         stale_after_s=max(MIN_STALE_AFTER_S, STALE_AFTER_POLLS * poll_interval_s),
         tasks=tasks,
     ).write(path)
+
+
+class StatusFile:
+    """One server's status file, written from several threads; "stopped" is final.
+
+    Heartbeats are written in worker threads (`asyncio.to_thread`). Cancelling the task that
+    awaits one does not stop its thread, so a heartbeat begun just before shutdown could land
+    after the "stopped" write and leave a stopped server looking alive until its heartbeat went
+    stale (a flaky teardown of tests/e2e/test_serve_http.py showed it). Writes are serialised, and
+    once "stopped" is written every later write is dropped.
+    """
+
+    def __init__(self, path: Path, *, url: str, poll_interval_s: float) -> None:
+        self.path = path
+        self._url = url
+        self._poll_interval_s = poll_interval_s
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def write(self, state: str, started_at: str, tasks: dict[str, dict[str, Any]]) -> bool:
+        """Write `state` ("running" or "stopped"); False when dropped because stopped already."""
+        with self._lock:
+            if self._stopped:
+                return False
+            write_status(
+                self.path, state=state, url=self._url, started_at=started_at,
+                poll_interval_s=self._poll_interval_s, tasks=tasks,
+            )  # fmt: skip
+            self._stopped = state == "stopped"
+            return True
