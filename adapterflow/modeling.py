@@ -113,6 +113,12 @@ def choose_base_matmul_dtype(
     return None
 
 
+def base_matmul_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """`choose_base_matmul_dtype` for a real device (probes the CPU only when it matters)."""
+    native = device.type == "cpu" and setting == "auto" and cpu_has_native_bf16()
+    return choose_base_matmul_dtype(setting, device.type, native)
+
+
 def model_type_of(model_dir: Path) -> str:
     """The `model_type` in `model_dir/config.json` ("" when the file does not name one)."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

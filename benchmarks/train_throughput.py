@@ -135,6 +135,14 @@ def _flops(model, tokens: int, label_tokens: int) -> float:
     return 4.0 * body * tokens + 4.0 * head * label_tokens
 
 
+def _profiled_activities() -> list:
+    """CPU ops, and on a GPU its kernels too."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    return activities
+
+
 def profile_report(profiler, step_s: float) -> str:
     """The profiled step's op table, and on a GPU how much of the step its kernels kept it busy.
 
@@ -161,12 +169,7 @@ def profile_report(profiler, step_s: float) -> str:
 
 
 def worker_ours(args: argparse.Namespace) -> dict:
-    from adapterflow.modeling import (
-        choose_base_matmul_dtype,
-        cpu_has_native_bf16,
-        dequantized_4bit_weights,
-        pick_device,
-    )
+    from adapterflow.modeling import base_matmul_dtype, dequantized_4bit_weights, pick_device
     from adapterflow.train.loop import epoch_batches, make_batch, optimizer_step
 
     params, tokenizer, encoded, model = _setup(args)
@@ -177,21 +180,20 @@ def worker_ours(args: argparse.Namespace) -> dict:
     times, tokens, labels, flops = [], 0, 0, 0.0
     # As run_train does: the frozen 4-bit base is dequantised once, not in every step, into
     # bfloat16 on a CPU that multiplies it natively (`train.base_matmul_dtype: auto`).
-    device = pick_device().type
-    dtype = choose_base_matmul_dtype(
-        params.base_matmul_dtype, device, device == "cpu" and cpu_has_native_bf16()
-    )
-    with dequantized_4bit_weights(model, dtype):
+    with dequantized_4bit_weights(
+        model, base_matmul_dtype(params.base_matmul_dtype, pick_device())
+    ):
         for i, idx in enumerate(batches):
             micro = [make_batch(params, [encoded[j] for j in idx], tokenizer.pad_token_id)]
             profiling = args.profile is not None and i == len(batches) - 1
-            activities = [torch.profiler.ProfilerActivity.CPU]
-            if torch.cuda.is_available():
-                activities.append(torch.profiler.ProfilerActivity.CUDA)
-            profiler = torch.profiler.profile(activities=activities)
+            profiler = (
+                torch.profiler.profile(activities=_profiled_activities())
+                if profiling
+                else contextlib.nullcontext()
+            )
             _sync()
             start = time.perf_counter()
-            with profiler if profiling else contextlib.nullcontext():
+            with profiler:
                 _, count = optimizer_step(model, micro, optimizer, scaler, params.max_grad_norm)
             _sync()
             if i >= args.warmup:

@@ -174,11 +174,12 @@ def budget_batches(
         # Examples come longest first, so placing the next one first-fit into the rows so far is
         # what pack_rows (first-fit decreasing, stable) does for the whole trial batch: O(rows)
         # per example instead of re-packing, which took minutes for 65k-token GPU batches.
-        trial_fill = _first_fit(fill, lengths[i], packed_row) if packed_row else []
         if packed_row:
+            trial_fill = _first_fit(fill, lengths[i], packed_row)
             cost = len(trial_fill) * max(trial_fill)
-        else:
-            cost = (len(current) + 1) * max(lengths[current[0]] if current else 0, lengths[i])
+        else:  # padded: rows x the widest, which is the batch's first (longest) example
+            trial_fill = []
+            cost = (len(current) + 1) * (lengths[current[0]] if current else lengths[i])
         if current and cost > tokens_per_batch:
             batches.append(current)
             current = []

@@ -25,9 +25,8 @@ from transformers import get_scheduler
 
 from adapterflow.modeling import (
     ModelLoadError,
-    choose_base_matmul_dtype,
+    base_matmul_dtype,
     compute_dtype,
-    cpu_has_native_bf16,
     dequantized_4bit_weights,
     load_base_model,
     load_tokenizer,
@@ -238,9 +237,7 @@ def run_train(
     train_tokens = state.get("train_tokens", 0)
     pad_id = tokenizer.pad_token_id
     bar = tqdm(total=total, initial=step, desc=f"train {task}", unit="step", disable=None)
-    matmul_dtype = choose_base_matmul_dtype(
-        tp.base_matmul_dtype, device.type, device.type == "cpu" and cpu_has_native_bf16()
-    )
+    matmul_dtype = base_matmul_dtype(tp.base_matmul_dtype, device)
     # The frozen 4-bit base is dequantised once for the run, not in every forward and backward
     # (about a tenth of a CPU step), into bfloat16 where the CPU multiplies it natively (+30%
     # tokens/s) or else float32 (the numbers bitsandbytes computes). CUDA layers keep bitsandbytes'
