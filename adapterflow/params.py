@@ -345,23 +345,33 @@ class PrepareParams(Section):
 
     @model_validator(mode="after")
     def _task_sections(self) -> PrepareParams:
+        # Imported here: the label-driven task reads prepare/, which imports this module.
+        from adapterflow.tasks.labelled import LABEL_KIND, LabelTaskParams
+
         plugins = registered()
         sections = self.__pydantic_extra__ or {}
         for key, value in sections.items():
-            if key not in plugins:
+            if key in plugins:
+                kind = plugins[key].params
+            elif isinstance(value, dict) and value.get("kind") == LABEL_KIND:
+                kind = LabelTaskParams  # a task configured in params.yaml alone
+            else:
                 raise ValueError(
-                    f"prepare.{key} is neither a prepare key nor a task; known tasks: "
-                    f"{sorted(plugins)} (a task is a module in adapterflow/tasks/, docs/TASKS.md)"
+                    f"prepare.{key} is neither a prepare key nor a task; known task modules: "
+                    f"{sorted(plugins)}, or give the section `kind: {LABEL_KIND}` to make it a "
+                    "label-driven task (docs/TASKS.md)"
                 )
             try:
-                sections[key] = plugins[key].params.model_validate(value)
+                sections[key] = kind.model_validate(value)
             except ValidationError as exc:
                 raise ValueError(_section_errors(f"prepare.{key}", exc)) from None
-        unknown = [n for n in self.tasks if n not in plugins]
+        known = sorted(set(plugins) | set(sections))
+        unknown = [n for n in self.tasks if n not in known]
         if unknown or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(
                 f"prepare.tasks {list(self.tasks)} has an unknown or repeated task {unknown}; "
-                f"list some of {sorted(plugins)} once each"
+                f"list some of {known} once each (a label-driven task needs its own "
+                f"prepare.<name> section with `kind: {LABEL_KIND}`)"
             )
         missing = [n for n in self.tasks if n not in sections]
         if missing:

@@ -33,6 +33,9 @@ class GithubIssue(Row):
     created_at: str
     updated_at: str
     url: str
+    # GitHub's issue type (2025) by name, "Bug"; null when the issue has none. Optional: stores
+    # written before it was recorded lack the key.
+    type: str | None = None
 
 
 class ArxivPaper(Row):
@@ -56,8 +59,9 @@ RAW_RECORDS: dict[str, type[Row]] = {"github": GithubIssue, "arxiv": ArxivPaper}
 
 
 def raw_fields(kind: str) -> tuple[str, ...]:
-    """The keys of a raw record of `kind` ("github" or "arxiv"), in format order."""
-    return tuple(RAW_RECORDS[kind].model_fields)
+    """The keys every raw record of `kind` ("github" or "arxiv") has, in format order (optional
+    keys, such as an issue's `type`, left out)."""
+    return tuple(name for name, f in RAW_RECORDS[kind].model_fields.items() if f.is_required())
 
 
 class ChatMessage(BaseModel):

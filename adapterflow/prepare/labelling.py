@@ -1,23 +1,24 @@
-"""Triage labels for GitHub issues, each with its provenance.
+"""Labels for GitHub issues from the people who triaged them, each value with its provenance.
 
-Precedence per field (severity, component, reproducibility):
-1. human labels: the repository's label map in params.yaml (`prepare.triage.label_maps`); map
-   entries are tried in the order written, the first label the issue carries wins
-   -> provenance "label:<label name>";
-2. an explicit template field (`prepare.triage.template_fields`): a "Reproducible: Always" line or
-   an issue-form section ("### Reproducible" then "Always"), its value read with the field's
-   keyword rules -> "template:<field name>";
-3. keyword rules (`prepare.triage.keyword_rules`): rules in order, keywords matched as whole words,
-   case-insensitive (a trailing `*` matches any word ending: `crash*`), in the title and normalised
-   body; fields listed in `keyword_title_first` look at the title alone first and read the body
-   only when the title matches nothing -> "keyword:<keyword>";
-4. the documented default (`prepare.triage.defaults`) -> "default".
+Used by every label-driven task (adapterflow/tasks/labelled.py). Precedence per field:
+1. human labels: the repository's own map (`label_maps`; entries tried in the order written, the
+   first label the issue carries wins) -> provenance "label:<label name>"; then GitHub's issue type
+   (`type_maps`, set by maintainers) -> "type:<type name>"; then the spellings common to every
+   repository (`common_labels`) -> "label:<label name>";
+2. weak labels, only those the task opts into (`weak_labels`):
+   - an explicit template field (`template_fields`): a "Reproducible: Always" line or an issue-form
+     section ("### Reproducible" then "Always"), read with the field's keyword rules
+     -> "template:<field name>";
+   - keyword rules (`keyword_rules`): rules in order, whole words, case-insensitive (a trailing `*`
+     matches any word ending: `crash*`), in the title and normalised body; fields listed in
+     `keyword_title_first` look at the title alone first -> "keyword:<keyword>";
+   - the documented default (`defaults`) -> "default";
+3. otherwise the field is "unlabelled": it keeps a placeholder value (a weak guess if there is one,
+   else the field's first allowed value) that training masks out and evaluate never scores.
 
-Only prose decides: URLs, HTML tags, image placeholders, code blocks and inline code are removed
-before matching (a screenshot's `https://` is no network issue), and a keyword never matches inside
-an identifier, flag or path (`-Wformat-security`, `/security/`, `AudioServer.play`).
-
-Provenance lets the dashboard and validate show how much of the data humans labelled.
+Only prose decides weak labels: URLs, HTML tags, image placeholders, code blocks and inline code are
+removed before matching (a screenshot's `https://` is no network issue), and a keyword never
+matches inside an identifier, flag or path (`-Wformat-security`, `/security/`, `AudioServer.play`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the triage task module builds a Labeller; only the type comes back here
-    from adapterflow.tasks.triage import TriagePrepareParams
+if TYPE_CHECKING:  # the label-driven task builds a Labeller; only the type comes back here
+    from adapterflow.tasks.labelled import LabelTaskParams
+
+UNLABELLED = "unlabelled"  # provenance of a field no person (nor an opted-in weak rule) labelled
+HUMAN_KINDS = ("label", "type")  # provenance kinds that a person decided
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,16 @@ class Labels:
 def provenance_kind(provenance: str) -> str:
     """ "label:topic:audio" -> "label"; "keyword:crash" -> "keyword"; "default" -> "default"."""
     return provenance.split(":", 1)[0]
+
+
+def is_human(provenance: str) -> bool:
+    """Whether a value with this provenance was given by a person (a label or an issue type)."""
+    return provenance_kind(provenance) in HUMAN_KINDS
+
+
+def is_scored(provenance: str) -> bool:
+    """Whether a value with this provenance trains and counts in scores (anything but unlabelled)."""
+    return provenance != UNLABELLED
 
 
 # What is not prose: fenced code (as normalise.py writes it, or raw), inline code, URLs, HTML tags,
@@ -83,83 +97,96 @@ def _template_pattern(name: str) -> re.Pattern[str]:
 
 
 class Labeller:
-    """Applies one params' label maps, keyword rules and defaults; build once, call per issue."""
+    """Applies one task's label maps, issue-type map, weak rules and defaults; build once."""
 
-    def __init__(self, triage: TriagePrepareParams) -> None:
+    def __init__(self, section: LabelTaskParams) -> None:
         self._label_maps = {
-            repo.casefold(): [
-                (label, label.casefold(), dict(targets)) for label, targets in labels.items()
-            ]
-            for repo, labels in triage.label_maps.items()
+            repo.casefold(): _entries(labels) for repo, labels in section.label_maps.items()
         }
+        self._common = _entries(section.common_labels)
+        self._types = {name.casefold(): (name, dict(t)) for name, t in section.type_maps.items()}
         self._rules = {
             field: [
                 (rule.value, [(kw, _keyword_pattern(kw)) for kw in rule.keywords])
-                for rule in triage.keyword_rules[field]
+                for rule in section.keyword_rules[field]
             ]
-            for field in triage.keyword_rules
+            for field in section.keyword_rules
         }
         self._templates = {
             field: [(name, _template_pattern(name)) for name in names]
-            for field, names in triage.template_fields.items()
+            for field, names in section.template_fields.items()
         }
-        self._defaults = dict(triage.defaults)
-        self._fields = tuple(triage.vocabulary.values())
-        self._title_first = set(triage.keyword_title_first)
+        self._defaults = dict(section.defaults)
+        self._fields = {field: values[0] for field, values in section.vocabulary.items()}
+        self._title_first = set(section.keyword_title_first)
+        self._weak = set(section.weak_labels)
 
     def knows_repo(self, repo: str) -> bool:
-        """Whether `repo` has a label map (validate checks its labels are still in use)."""
+        """Whether `repo` has a label map of its own (validate checks its labels are in use)."""
         return repo.casefold() in self._label_maps
 
     def mapped_labels(self, repo: str, labels: list[str]) -> list[str]:
-        """The issue's labels that the repository's label map knows, in map order."""
+        """The issue's labels that the repository's map or the common map knows, in map order."""
         present = {label.casefold() for label in labels}
-        entries = self._label_maps[repo.casefold()] if self.knows_repo(repo) else []
-        return [name for name, key, _ in entries if key in present]
+        return [name for name, key, _ in self._human_entries(repo) if key in present]
 
-    def label(self, repo: str, labels: list[str], title: str, body: str) -> Labels:
+    def _human_entries(self, repo: str) -> list[tuple[str, str, dict[str, str]]]:
+        return self._label_maps.get(repo.casefold(), []) + self._common
+
+    def label(
+        self, repo: str, labels: list[str], issue_type: str | None, title: str, body: str
+    ) -> Labels:
         """Label one issue.
 
         Args:
             repo: "owner/name" of the issue's repository.
             labels: the issue's label names as GitHub shows them.
+            issue_type: the name of the issue's GitHub issue type ("Bug"), or None.
             title: the issue title.
             body: the normalised body (what template fields and keyword rules read); its code,
                 URLs and markup are ignored.
 
         Returns:
-            A value and a provenance for every triage field.
+            A value and a provenance for every field; unlabelled fields hold a placeholder value
+            and the provenance "unlabelled".
         """
         title, body = prose(title), prose(body)
         present = {label.casefold() for label in labels}
-        entries = self._label_maps[repo.casefold()] if self.knows_repo(repo) else []
+        own = self._label_maps.get(repo.casefold(), [])
+        kind = self._types.get(issue_type.casefold()) if isinstance(issue_type, str) else None
         values: dict[str, str] = {}
         provenance: dict[str, str] = {}
-        for field in self._fields:
-            found = next(
-                (
-                    (name, targets[field])
-                    for name, key, targets in entries
-                    if key in present and field in targets
-                ),
-                None,
-            )
-            if found is not None:
-                values[field], provenance[field] = found[1], f"label:{found[0]}"
+        for field, placeholder in self._fields.items():
+            human = _first(own, present, field)
+            if human is None and kind is not None and field in kind[1]:
+                human = (kind[1][field], f"type:{kind[0]}")
+            if human is None:
+                human = _first(self._common, present, field)
+            if human is not None:
+                values[field], provenance[field] = human
                 continue
-            stated = self._template_hit(field, body)
-            if stated is not None:
-                values[field], provenance[field] = stated[0], f"template:{stated[1]}"
-                continue
-            if field in self._title_first:
-                hit = self._keyword_hit(field, title) or self._keyword_hit(field, body)
-            else:
-                hit = self._keyword_hit(field, f"{title}\n{body}")
-            if hit is not None:
-                values[field], provenance[field] = hit[0], f"keyword:{hit[1]}"
-                continue
-            values[field], provenance[field] = self._defaults[field], "default"
+            weak = self._weak_label(field, title, body)
+            if weak is not None and weak[2] in self._weak:
+                values[field], provenance[field] = weak[0], weak[1]
+            else:  # a guess, if any, only as context; it neither trains nor scores
+                values[field] = weak[0] if weak is not None else placeholder
+                provenance[field] = UNLABELLED
         return Labels(values=values, provenance=provenance)
+
+    def _weak_label(self, field: str, title: str, body: str) -> tuple[str, str, str] | None:
+        """(value, provenance, weak source) from a template line, a keyword or the default."""
+        stated = self._template_hit(field, body)
+        if stated is not None and "template" in self._weak:
+            return stated[0], f"template:{stated[1]}", "template"
+        if field in self._title_first:
+            hit = self._keyword_hit(field, title) or self._keyword_hit(field, body)
+        else:
+            hit = self._keyword_hit(field, f"{title}\n{body}")
+        if hit is not None and "keyword" in self._weak:
+            return hit[0], f"keyword:{hit[1]}", "keyword"
+        if field in self._defaults:
+            return self._defaults[field], "default", "default"
+        return None
 
     def _template_hit(self, field: str, body: str) -> tuple[str, str] | None:
         """(value, template name) of the first template line whose value a keyword rule reads."""
@@ -176,3 +203,17 @@ class Labeller:
                 if pattern.search(text):
                     return value, keyword
         return None
+
+
+def _entries(labels: dict[str, dict[str, str]]) -> list[tuple[str, str, dict[str, str]]]:
+    return [(label, label.casefold(), dict(targets)) for label, targets in labels.items()]
+
+
+def _first(
+    entries: list[tuple[str, str, dict[str, str]]], present: set[str], field: str
+) -> tuple[str, str] | None:
+    """(value, "label:<name>") of the first map entry the issue carries that decides `field`."""
+    for name, key, targets in entries:
+        if key in present and field in targets:
+            return targets[field], f"label:{name}"
+    return None

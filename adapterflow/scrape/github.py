@@ -118,6 +118,13 @@ def is_pull_request(item: dict[str, Any]) -> bool:
     return isinstance(pull, dict) and bool(pull.get("url") or pull.get("html_url"))
 
 
+def _issue_type(value: Any) -> str | None:
+    """GitHub's issue type (2025: `{"id", "name", ...}` or null) -> its name, or None."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return value["name"]
+    return value if isinstance(value, str) else None
+
+
 def normalise_issue(repo: str, item: dict[str, Any]) -> dict[str, Any]:
     """One API issue -> one raw-store record (body "" when null, CRLF -> LF, text valid UTF-8).
 
@@ -138,6 +145,7 @@ def normalise_issue(repo: str, item: dict[str, Any]) -> dict[str, Any]:
             "created_at": item["created_at"],
             "updated_at": item["updated_at"],
             "url": item["html_url"],
+            "type": _issue_type(item.get("type")),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ScrapeError(

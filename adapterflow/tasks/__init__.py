@@ -1,8 +1,9 @@
 """The task registry: task name -> task plugin, found among this package's modules.
 
-A task is one module here (triage.py, papers.py, ...) that exports `TASK = TaskPlugin(...)`
+A task is one module here (papers.py, ...) that exports `TASK = TaskPlugin(...)`
 (adapterflow/tasks/base.py), named as the task, plus its `prepare.<name>` section in params.yaml;
-nothing else lists it (docs/TASKS.md adds a third one). params.py asks `registered()` which
+nothing else lists it (docs/TASKS.md adds a third one). A label-driven task (issue_type, triage)
+needs no module: its `prepare.<name>` section says `kind: labels` (adapterflow/tasks/labelled.py). params.py asks `registered()` which
 sections exist and validates each with its task's type; the stages ask `get_tasks` for the
 definitions of the enabled ones.
 
@@ -41,7 +42,7 @@ __all__ = [
     "get_tasks",
     "registered",
 ]
-_NOT_TASKS = ("base", "sources")  # this package's modules that define no task
+_NOT_TASKS = ("base", "labelled", "sources")  # this package's modules that define no task
 
 
 class TaskModuleError(TypeError):
@@ -79,10 +80,16 @@ def get_task(prepare: PrepareParams, name: str) -> TaskDefinition:
     Raises:
         ValueError: the name is not a registered task, or params.yaml has no section for it.
     """
+    from adapterflow.tasks.labelled import LabelTaskParams, define_labelled  # imports prepare/
+
     plugins = registered()
-    if name not in plugins:
-        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(plugins)}")
-    return plugins[name].define(prepare.section(name))
+    if name in plugins:
+        return plugins[name].define(prepare.section(name))
+    section = (prepare.__pydantic_extra__ or {}).get(name)
+    if isinstance(section, LabelTaskParams):
+        return define_labelled(name, section)
+    known = sorted(set(plugins) | set(prepare.__pydantic_extra__ or {}))
+    raise ValueError(f"unknown task {name!r}; known tasks: {known}")
 
 
 def get_tasks(prepare: PrepareParams) -> dict[str, TaskDefinition]:

@@ -53,7 +53,7 @@ def test_recorded_pages_drop_pull_requests_and_follow_repositories_links(project
     stored = _stored(project)
     assert [r["number"] for r in stored] == sorted(expected)  # 21 issues + 5, 9 PRs dropped
     assert len(stored) == 26 and result.sources[0].fetched == 26
-    assert all(set(r) == set(raw_fields("github")) and r["repo"] == "o/r" for r in stored)
+    assert all(set(r) == {*raw_fields("github"), "type"} and r["repo"] == "o/r" for r in stored)
     assert all(isinstance(r["body"], str) and "\r\n" not in r["body"] for r in stored)
     nulls = {i["number"] for i in p2 if i["body"] is None}
     assert len(nulls) == 2 and all(r["body"] == "" for r in stored if r["number"] in nulls)
