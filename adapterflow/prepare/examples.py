@@ -1,15 +1,15 @@
 """Turn raw items into labelled chat examples for one task (no I/O; `run_prepare` does that).
 
 Steps per task: build the input and target of each raw item (dropping unusable items, counted by
-reason), deduplicate by normalised input, cap the count by hash sample, assign the stable split,
-count tokens with the model's tokenizer. The result is the exact records written to
-data/processed/<task>/<split>.jsonl (format: docs/TASKS.md).
+reason), cut each input to the token budget, deduplicate by the cut input, cap the count by hash
+sample, assign the stable split, count tokens with the model's tokenizer. The result is the exact
+records written to data/processed/<task>/<split>.jsonl (format: docs/TASKS.md).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +65,14 @@ def _candidates(
         )
 
 
-def _dedupe(candidates: list[Candidate], dropped: Counter[str]) -> list[Candidate]:
-    """One candidate per item id (the newest copy), then one per input text (the oldest item)."""
+def _dedupe(
+    candidates: list[Candidate], dropped: Counter[str], trimmed: Callable[[Candidate], str]
+) -> list[Candidate]:
+    """One candidate per item id (the newest copy), then one per input (the oldest item).
+
+    Inputs are compared as the model sees them, cut to the token budget (`trimmed`): two issues
+    that differ only past the budget (a long issue template filled in alike) are the same example.
+    """
     by_id: dict[str, Candidate] = {}
     for cand in candidates:  # scrape dedupes per store; two stores can hold one item (a rename)
         old = by_id.get(cand.item_id)
@@ -76,7 +82,7 @@ def _dedupe(candidates: list[Candidate], dropped: Counter[str]) -> list[Candidat
             by_id[cand.item_id] = cand
     by_text: dict[str, Candidate] = {}
     for cand in sorted(by_id.values(), key=lambda c: (c.created_at, c.item_id)):
-        key = " ".join(cand.text.casefold().split())
+        key = " ".join(trimmed(cand).casefold().split())
         if key in by_text:
             dropped["duplicate_input"] += 1
             continue
@@ -99,7 +105,15 @@ def build_examples(
         The records (sorted by id) and the counts of items left out, by reason.
     """
     out = TaskExamples()
-    candidates = _dedupe(list(_candidates(task, items, out.dropped)), out.dropped)
+    cut: dict[str, tuple[str, int]] = {}  # item id -> (trimmed input, its tokens): one cut each
+
+    def trim(cand: Candidate) -> tuple[str, int]:  # only ever asked of one copy per item id
+        if cand.item_id not in cut:
+            cut[cand.item_id] = trim_to_tokens(tokenizer, cand.text, task.max_input_tokens)
+        return cut[cand.item_id]
+
+    candidates = list(_candidates(task, items, out.dropped))
+    candidates = _dedupe(candidates, out.dropped, lambda cand: trim(cand)[0])
     salt = prepare.split.salt
     if len(candidates) > prepare.max_examples_per_task:
         keep = sample_ids(
@@ -108,7 +122,7 @@ def build_examples(
         out.dropped["over_cap"] += len(candidates) - len(keep)
         candidates = [c for c in candidates if c.item_id in keep]
     for cand in candidates:
-        user, input_tokens = trim_to_tokens(tokenizer, cand.text, task.max_input_tokens)
+        user, input_tokens = trim(cand)
         target = task.render_target(cand.target)
         messages = [
             {"role": "system", "content": task.system_prompt},

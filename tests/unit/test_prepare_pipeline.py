@@ -114,6 +114,21 @@ def test_duplicates_and_empty_bodies_are_left_out_and_counted(triage_project):
     assert "triage:1000001" in records and "triage:900" not in records
 
 
+def test_inputs_alike_within_the_token_budget_are_duplicates(triage_project):
+    # Two issues filled in from one long template differ only past the budget: the model would
+    # see one input twice (validate refuses duplicate inputs), so the later one is left out.
+    paths, _ = triage_project
+    params = _set(paths, **{"prepare.triage.max_input_tokens": 24})
+    template = "Steps to reproduce: open the menu and press the button. " * 20
+    first = rawdata.issue("godotengine/godot", 500, "Menu bug", template + "Only on Linux.", [])
+    second = rawdata.issue("godotengine/godot", 501, "Menu bug", template + "Only on macOS.", [])
+    rawdata.write_github_store(paths, [*rawdata.github_issues(20), first, second])
+    summary = run_prepare(params.prepare, paths)
+    assert summary.tasks["triage"].dropped == {"duplicate_input": 1}
+    refs = _by_ref(paths, "triage")
+    assert "godotengine/godot#500" in refs and "godotengine/godot#501" not in refs
+
+
 def test_cap_keeps_a_stable_hash_sample(triage_project):
     paths, _ = triage_project
     params = _set(paths, **{"prepare.max_examples_per_task": 50})
