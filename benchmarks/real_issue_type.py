@@ -20,19 +20,19 @@ Run (from the repository root; needs models/base: `python -m adapterflow import`
 
     source runs/env.sh && .venv/bin/pip install -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/real_issue_type.py            # full run
-    .venv/bin/python benchmarks/real_issue_type.py --smoke    # plumbing check, ~8 min
+    .venv/bin/python benchmarks/real_issue_type.py --smoke    # plumbing check, 3-8 min
 
 Options: --workdir DIR (the project goes there and is kept), --keep (keep the temporary project),
 --base-model DIR (default models/base), --csv FILE. A failed stage stops the run and keeps the
 project. --smoke serves 10 issues per class per repository, trains 2 steps and decodes 16 tokens:
 its figures mean nothing (the file name and the printout say so).
 
-Time on a 2-core CPU, estimated from the prepared data and the smoke run, not yet measured whole:
-train ~1,160 examples x ~115 tokens (prompt + answer) x 2 epochs = ~270k tokens, ~15 min at
-~300 tokens/s (30 min at 150); evaluate ~215 validation items, one at a time: the smoke run took
-~14 s per item at 16 new tokens on a busy machine (load 4), and a trained adapter stops after
-~9, so ~10-25 min; the zero-shot base stopped after a word in the smoke run (5 s for 21 items);
-scrape, prepare, validate ~20 s. About 40 min in all.
+Time on a 2-core CPU, estimated from the prepared data and two smoke runs, not yet measured whole:
+train ~1,150 examples x ~115 tokens (prompt + answer) x 2 epochs = ~265k tokens, ~15 min at
+~300 tokens/s (30 min at 150); evaluate ~215 validation items one at a time, twice (adapter and
+zero-shot base): two smoke runs answered 21 items x 2 at 16 new tokens in 29 s and in 312 s on
+the same shared machine (load 3-4; busy cores stall torch's threads), and a trained adapter
+stops after ~9 tokens, so ~3 min, up to ~30; scrape, prepare, validate ~20 s. About 20-45 min.
 """
 
 from __future__ import annotations
