@@ -373,16 +373,6 @@ class PrepareParams(Section):
                 f"list some of {known} once each (a label-driven task needs its own "
                 f"prepare.<name> section with `kind: {LABEL_KIND}`)"
             )
-        idle = [
-            n for n, section in sections.items()
-            if isinstance(section, LabelTaskParams) and n not in self.tasks
-        ]  # fmt: skip
-        if idle:  # most likely a misspelt task name, which would silently train nothing
-            raise ValueError(
-                f"prepare.{idle[0]} is a label-driven task but prepare.tasks {list(self.tasks)} "
-                f"does not list it; add {idle[0]!r} to prepare.tasks, fix the name, or remove the "
-                "section"
-            )
         missing = [n for n in self.tasks if n not in sections]
         if missing:
             raise ValueError(

@@ -272,8 +272,13 @@ def macro_f1_interval(
         return (0.0, 1.0)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(truth), size=(n_boot, len(truth)))
+    # The classes the point estimate averages over, fixed: a resample that misses a rare class
+    # must count it as 0, not drop it (else "always bug" would reach 1.0 in some resamples).
+    present = [label for label in labels if label in set(truth) | set(predicted)]
     scores = [
-        confusion_and_macro_f1([truth[i] for i in row], [predicted[i] for i in row], labels)[1]
+        confusion_and_macro_f1(
+            [truth[i] for i in row], [predicted[i] for i in row], labels, average_over=present
+        )[1]
         for row in idx
     ]
     alpha = (1 - confidence) / 2
@@ -282,7 +287,10 @@ def macro_f1_interval(
 
 
 def confusion_and_macro_f1(
-    truth: Sequence[Any], predicted: Sequence[Any], labels: Sequence[str]
+    truth: Sequence[Any],
+    predicted: Sequence[Any],
+    labels: Sequence[str],
+    average_over: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Confusion matrix (rows = reference, columns = output) and macro-F1 for one enum field.
 
@@ -297,7 +305,12 @@ def confusion_and_macro_f1(
         row = index.get(t, index[INVALID])
         col = index[p] if isinstance(p, str) and p in index else index[INVALID]
         matrix[row][col] += 1
-    present = [i for i, label in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)]
+    if average_over is not None:  # a fixed class set (the bootstrap: a resample may miss one)
+        present = [i for i, label in enumerate(labels) if label in average_over]
+    else:
+        present = [
+            i for i, _ in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)
+        ]
     f1s = []
     for i in present:
         tp = matrix[i][i]

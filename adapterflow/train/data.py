@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,18 +113,17 @@ def encode(tokenizer: Any, record: dict[str, Any], max_seq_len: int) -> Encoded:
 
 def unlabelled_spans(answer: str, meta: dict[str, Any]) -> list[tuple[int, int]]:
     """Character spans of the answer's unlabelled values (`meta.provenance` "unlabelled"): the
-    placeholder between the quotes of `"field": "value"`, as render_target writes it."""
+    placeholder between the quotes of `"field": "value"` (any JSON spacing)."""
     provenance = meta.get("provenance") or {}
     target = parse_json_object(answer) or {}
     spans = []
     for field, how in provenance.items():
         if how != UNLABELLED or not isinstance(target.get(field), str):
             continue
-        needle = f"{json.dumps(field)}: {json.dumps(target[field], ensure_ascii=False)}"
-        at = answer.find(needle)
-        if at >= 0:
-            start = at + len(json.dumps(field)) + 3  # past `"field": "`
-            spans.append((start, at + len(needle) - 1))  # up to the closing quote
+        value = json.dumps(target[field], ensure_ascii=False)
+        found = re.search(re.escape(json.dumps(field)) + r"\s*:\s*" + re.escape(value), answer)
+        if found:  # the value between its quotes: the quotes themselves are format, still learnt
+            spans.append((found.end() - len(value) + 1, found.end() - 1))
     return spans
 
 

@@ -177,10 +177,6 @@ def test_triage_vocabulary_comes_from_params(tmp_path):
             r"label_maps\['godotengine/godot'\]\['performance'\] names field 'component', which",
         ),
         (
-            lambda d: d["prepare"].update(triag=d["prepare"]["triage"]),
-            r"prepare\.triag is a label-driven task but prepare\.tasks .* does not list it",
-        ),
-        (
             lambda d: d["prepare"].update(triag={"prompt": "minimal"}),
             r"prepare\.triag is neither a prepare key nor a task; known task modules: \['papers'\]",
         ),
@@ -194,8 +190,7 @@ def test_triage_vocabulary_comes_from_params(tmp_path):
         ),
     ],
     ids=[
-        "repeated-value", "missing-field", "misspelt-task", "misspelt-section", "unknown-task",
-        "missing-section",
+        "repeated-value", "missing-field", "misspelt-section", "unknown-task", "missing-section",
     ],  # fmt: skip
 )
 def test_bad_task_params_fail_at_load_naming_the_key(tmp_path, change, message):
