@@ -152,6 +152,32 @@ def train(
     logger.info("train done: %s", summary.model_dump_json())
 
 
+@app.command("labels")
+def labels(
+    ctx: typer.Context,
+    task: str = typer.Option(None, "--task", help="one label-driven task (default: all)"),
+    repo: str = typer.Option(None, "--repo", help="one repository, owner/name (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON document instead"),
+) -> None:
+    """List each scraped repository's labels and issue types and propose label maps for the
+    label-driven tasks (adapterflow/prepare/discover.py); never edits params.yaml."""
+    import json
+
+    from adapterflow.prepare.discover import discover, select_tasks
+    from adapterflow.prepare.discover_render import render_json, render_text
+    from adapterflow.prepare.raw import RawStoreError, read_raw
+
+    try:
+        tasks = select_tasks(ctx.obj.params().prepare, task)
+        found = discover(read_raw(ctx.obj.paths, "github"), tasks, repo)
+    except (RawStoreError, ValueError) as exc:  # ValueError: a corrupt store line, a bad name
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(render_json(found), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_text(found))
+
+
 # ----------------------------------------------------------- evaluate / promote / registry tools
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that mean "fix your inputs" (message says how), reported without a traceback."""

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from adapterflow.artifacts.evaluation import GATE_METRICS  # what a floor can be set for
+from adapterflow.artifacts.evaluation import FLOOR_METRICS, GATE_METRICS  # floors; paired checks
 from adapterflow.sections import CATEGORY_PATTERN, REPO_PATTERN, Section
 from adapterflow.tasks import registered
 
@@ -125,10 +125,10 @@ class PromoteParams(Section):
     ) -> dict[str, dict[str, float]]:
         for task, floors in per_task.items():
             for name, floor in floors.items():
-                if name not in GATE_METRICS or not 0.0 <= floor <= 1.0:
+                if name not in FLOOR_METRICS or not 0.0 <= floor <= 1.0:
                     raise ValueError(
                         f"promote.task_floors.{task}.{name} = {floor}: name one of "
-                        f"{list(GATE_METRICS)} with a floor in [0, 1]"
+                        f"{list(FLOOR_METRICS)} with a floor in [0, 1]"
                     )
         return per_task
 
@@ -137,12 +137,12 @@ class PromoteParams(Section):
     def _floors_name_known_metrics(cls, floors: dict[str, float]) -> dict[str, float]:
         if not floors:
             raise ValueError(
-                f"promote.floors is empty; give a floor for some of {list(GATE_METRICS)}"
+                f"promote.floors is empty; give a floor for some of {list(FLOOR_METRICS)}"
             )
         for name, floor in floors.items():
-            if name not in GATE_METRICS:
+            if name not in FLOOR_METRICS:
                 raise ValueError(
-                    f"promote.floors names unknown metric {name!r}; use one of {list(GATE_METRICS)}"
+                    f"promote.floors names unknown metric {name!r}; use one of {list(FLOOR_METRICS)}"
                 )
             if not 0.0 <= floor <= 1.0:
                 raise ValueError(

@@ -10,6 +10,7 @@ only (no model, no DVC), so it answers in a second; runs/pipeline.sh prints it l
 from __future__ import annotations
 
 from adapterflow.artifacts import GATE_METRICS, GateReport, Metrics, TrainSummary
+from adapterflow.artifacts.evaluation import metric_value
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.promote import registry
@@ -23,16 +24,31 @@ def _duration(seconds: float | None) -> str:
 
 
 def _metric_lines(metrics: Metrics, floors: dict[str, float]) -> list[str]:
-    base = metrics.baseline
-    lines = [f"  {'metric':<11} {'candidate':>9}  {'95% interval':<15} {'zero-shot':>9}  floor"]
-    for name in GATE_METRICS:
-        value, (lo, hi) = getattr(metrics, name), metrics.intervals[name]
+    base, majority = metrics.baseline, metrics.majority
+    lines = [
+        f"  {'metric':<11} {'candidate':>9}  {'95% interval':<15} {'zero-shot':>9} "
+        f"{'majority':>9}  floor"
+    ]
+    doc = metrics.model_dump()
+    names = [*GATE_METRICS, *(["macro_f1"] if metrics.macro_f1_mean is not None else [])]
+    for name in names:
+        value, (lo, hi) = metric_value(doc, name), metrics.intervals[name]
         floor = floors.get(name)
         mark = "" if floor is None else ("  ok" if value >= floor else "  BELOW")
+        zero = metric_value(base.model_dump(), name)
+        most = None if majority is None else metric_value(majority.model_dump(), name)
         lines.append(
-            f"  {name:<11} {value:>9.3f}  [{lo:.3f}, {hi:.3f}]  {getattr(base, name):>9.3f}"
+            f"  {name:<11} {value:>9.3f}  [{lo:.3f}, {hi:.3f}]  "
+            f"{'-' if zero is None else f'{zero:.3f}':>9} {'-' if most is None else f'{most:.3f}':>9}"
             f"  {'-' if floor is None else f'{floor:.2f}'}{mark}"
         )
+    if metrics.labels is not None:
+        lines.append(
+            f"  labels: {metrics.labels.human_share:.0%} of the scored test labels came from "
+            "people (" + ", ".join(
+                f"{f} {metrics.labels.human[f]}/{n}" for f, n in metrics.labels.scored.items()
+            ) + ")"
+        )  # fmt: skip
     per_field = ", ".join(
         f"{f} {v:.3f} ({metrics.scoring.get(f, 'exact')}; zero-shot {base.fields.get(f, 0.0):.3f})"
         for f, v in metrics.fields.items()

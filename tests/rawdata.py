@@ -1,7 +1,8 @@
 """Crafted raw stores for prepare/validate tests: varied, labelled, written in the scrape format.
 
 `write_github_store` writes issues whose labels, wording and reproducibility vary over the whole
-triage vocabulary (so a healthy store passes every distribution check); `write_arxiv_store` does
+triage vocabulary (so a healthy store passes every distribution check), and `request_issues`
+feature requests and questions for the issue_type task; `write_arxiv_store` does
 the same for papers. Both follow the raw-store format of DESIGN.md.
 """
 
@@ -111,6 +112,28 @@ def write_arxiv_store(paths: ProjectPaths, papers: list[dict[str, Any]]) -> None
         )
 
 
+# Feature requests and questions for the issue_type task, in godot's labels (triage leaves them out).
+REQUESTS = [
+    ("enhancement", "Add a way to {} from the inspector", "It would help if the editor could {}."),
+    ("discussion", "How do I {} in GDScript?", "Is there a recommended way to {}? The docs are unclear."),
+]
+REQUEST_TOPICS = [
+    "bake lights per scene", "mute one audio bus", "retry a failed peer connection",
+    "scale the popup menus", "pause the physics server", "profile one node", "reload a theme",
+    "split a tile map", "record an input replay", "export one scene only",
+]  # fmt: skip
+
+
+def request_issues(n: int, repo: str = "godotengine/godot", start: int = 1001) -> list[dict]:
+    """`n` feature requests and questions (alternating), numbered from `start`."""
+    out = []
+    for k in range(n):
+        label, title, body = REQUESTS[k % 2]
+        topic = f"{REQUEST_TOPICS[(k // 2) % len(REQUEST_TOPICS)]} (case {k})"
+        out.append(issue(repo, start + k, title.format(topic), body.format(topic), [label]))
+    return out
+
+
 def link_base_model(paths: ProjectPaths, model_dir: Path) -> None:
     """Make `model_dir` (the tiny test model) the project's models/base."""
     paths.models.mkdir(parents=True, exist_ok=True)
@@ -127,7 +150,8 @@ def prepared_project(root: Path, model_dir: Path) -> ProjectPaths:
     paths = ProjectPaths(root)
     shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", paths.params)
     link_base_model(paths, model_dir)
-    write_github_store(paths, github_issues(150))
+    bugs = [{**i, "labels": [*i["labels"], "bug"]} for i in github_issues(150)]
+    write_github_store(paths, bugs + request_issues(60))
     write_arxiv_store(paths, [paper(n) for n in range(120)])
     run_prepare(load_params(paths.params).prepare, paths)
     return paths

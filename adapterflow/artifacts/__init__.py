@@ -31,6 +31,7 @@ from adapterflow.artifacts.data import (
     ValidationSummary,
 )
 from adapterflow.artifacts.evaluation import (
+    FLOOR_METRICS,
     GATE_METRICS,
     BaselineCache,
     Metrics,
@@ -66,6 +67,7 @@ from adapterflow.artifacts.training import (
 
 __all__ = [
     "FAILED_PREFIX",
+    "FLOOR_METRICS",
     "GATE_METRICS",
     "LOSS_COLUMNS",
     "META_FIELDS",

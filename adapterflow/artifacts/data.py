@@ -79,8 +79,19 @@ class TokenStats(_Part):
     histogram: dict[str, list[Number]]  # {"edges": [...], "counts": [...]}
 
 
+class FieldCoverage(_Part):
+    """One field in one split: how many examples it labels and who labelled them."""
+
+    examples: int  # examples in the split
+    human: int  # labelled by a person (a label or an issue type)
+    weak: int  # labelled by a weak rule the task opted into (template, keyword, default, field)
+    unlabelled: int  # neither: trains nothing and is never scored
+    classes: dict[str, int]  # labelled (human + weak) examples per value
+
+
 class TaskPrepareReport(_Part):
-    """One task's examples: counts per split and source, label and provenance counts, drops."""
+    """One task's examples: counts per split and source, label and provenance counts, drops,
+    and each field's label coverage and class counts per split (`coverage[split][field]`)."""
 
     splits: dict[str, int]
     sources: dict[str, int]
@@ -90,6 +101,7 @@ class TaskPrepareReport(_Part):
     dropped: dict[str, int]
     truncated: int
     input_tokens: TokenStats
+    coverage: dict[str, dict[str, FieldCoverage]] = {}  # absent before it was recorded
 
 
 class PrepareReport(Artifact):

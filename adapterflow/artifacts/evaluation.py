@@ -15,7 +15,17 @@ from pydantic import BaseModel, ConfigDict
 
 from adapterflow.artifacts.base import Artifact, Number, Row
 
-GATE_METRICS = ("structural", "content", "bleu")  # the three figures every gate can check
+GATE_METRICS = ("structural", "content", "bleu")  # the three figures every gate checks
+# What a floor may name: the three, plus the mean macro-F1 of a task's enum fields (a majority-class
+# answer scores its class share as accuracy, but only 1/k of the classes' F1).
+FLOOR_METRICS = (*GATE_METRICS, "macro_f1")
+
+
+def metric_value(block: dict[str, Any], metric: str) -> float | None:
+    """One floor metric's point value in a metrics block (None: the task has no enum field)."""
+    key = "macro_f1_mean" if metric == "macro_f1" else metric
+    value = block.get(key)
+    return None if value is None else float(value)
 
 
 class Confusion(BaseModel):
@@ -43,6 +53,10 @@ class ScoreBlock(BaseModel):
     scoring: dict[str, str] = {}
     macro_f1: dict[str, Number] = {}
     confusion: dict[str, Confusion] = {}
+    # Absent from files written before fields were scored on their labelled items only.
+    field_n: dict[str, int] = {}  # items whose field was labelled (what `fields` averages over)
+    per_class: dict[str, dict[str, dict[str, Number]]] = {}  # field -> value -> P/R/F1/support
+    macro_f1_mean: Number | None = None  # mean macro-F1 over the enum fields (floor "macro_f1")
     unconstrained: dict[str, Any] | None = None  # the same figures of unconstrained answers
 
 
@@ -62,6 +76,23 @@ class BaselineBlock(ScoreBlock):
     cache: BaselineCacheRecord | None = None
 
 
+class MajorityBlock(ScoreBlock):
+    """The majority-class answer (each field's most frequent labelled value in the train split),
+    scored the same way: what a model that learned only the class balance would get."""
+
+    answer: dict[str, str]
+
+
+class LabelSources(BaseModel):
+    """Who labelled the scored test labels (item x field cells), per field and in all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scored: dict[str, int]  # labelled test items per field
+    human: dict[str, int]  # of those, labelled by a person (a label or an issue type)
+    human_share: Number  # human / scored over every field
+
+
 class Metrics(ScoreBlock, Artifact):
     """reports/metrics/<task>.json; the three hashes bind it to the adapter, base model and
     predictions file it measured (adapterflow/fingerprint.py)."""
@@ -71,6 +102,8 @@ class Metrics(ScoreBlock, Artifact):
     task: str
     decoding: Literal["unconstrained", "schema-constrained"] | None = None
     baseline: BaselineBlock
+    majority: MajorityBlock | None = None  # absent before it was recorded
+    labels: LabelSources | None = None  # absent before it was recorded
     adapter: str
     evaluated_at: str
     adapter_sha256: str | None = None

@@ -222,7 +222,7 @@ def run_evaluate(
     """
     from adapterflow.evaluate.constrain import AnswerGrammar
     from adapterflow.evaluate.model import adapter_method, check_adapter
-    from adapterflow.evaluate.report import build_reports, write_reports
+    from adapterflow.evaluate.report import build_reports, majority_answer, write_reports
     from adapterflow.tasks import get_task
 
     start = time.perf_counter()
@@ -236,6 +236,8 @@ def run_evaluate(
     base_sha, adapter_sha = base_sha256(paths.base_model), adapter_sha256(adapter_dir)
     model, tokenizer = load_measured_model(paths.base_model, adapter_dir, f"adapter {adapter_dir}")
     grammar = AnswerGrammar(definition) if ev.constrained else None
+    train_path = paths.task_split(task, "train")  # its class balance is the majority baseline
+    train = list(read_jsonl(train_path)) if train_path.is_file() else []
     logger.info("evaluating %s on %d test examples (%s decoding)", task, len(examples),
                 "schema-constrained" if grammar else "unconstrained")  # fmt: skip
     outputs, free = answer_pair(model, tokenizer, examples, ev, f"evaluate {task}", grammar)
@@ -258,6 +260,7 @@ def run_evaluate(
         adapter=adapter_dir.relative_to(paths.root).as_posix(),
         scoring=definition.scoring,
         unconstrained=(free, baseline_free) if grammar else None,
+        majority=majority_answer(train, definition.fields, definition.enums) if train else None,
     )
     metrics |= {"adapter_sha256": adapter_sha, "base_sha256": base_sha}
     metrics["baseline"]["cache"] = cache

@@ -115,7 +115,7 @@ def _answer_unseen(
     from adapterflow.evaluate.constrain import AnswerGrammar
     from adapterflow.evaluate.metrics import score_item
     from adapterflow.evaluate.model import adapter_method, load_adapter_model
-    from adapterflow.evaluate.report import example_reference
+    from adapterflow.evaluate.report import example_reference, scored_fields
     from adapterflow.fingerprint import adapter_sha256
     from adapterflow.tasks import get_task
 
@@ -140,8 +140,9 @@ def _answer_unseen(
     for example, output in zip(examples, outputs, strict=True):
         reference = example_reference(example)
         score = score_item(
-            output, reference, definition.schema, definition.fields, definition.scoring
-        )
+            output, reference, definition.schema, definition.fields, definition.scoring,
+            scored=scored_fields(example, definition.fields),
+        )  # fmt: skip
         rows[example["id"]] = {
             "id": example["id"],
             "reference": reference,

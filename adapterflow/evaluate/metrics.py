@@ -126,6 +126,7 @@ def score_item(
     schema: dict[str, Any],
     fields: Sequence[str],
     scoring: Mapping[str, str] | None = None,
+    scored: Sequence[str] | None = None,
 ) -> ItemScore:
     """Judge one model output against the reference answer.
 
@@ -136,12 +137,16 @@ def score_item(
         fields: the labelled field names scored for content.
         scoring: field -> "exact" | "token_f1" | "chrf" (the task's declaration); fields it does
             not name, or all when None, are scored by exact match.
+        scored: the fields of `fields` that were labelled for this item (None = all): a field no
+            person labelled is in no score (`meta.provenance` "unlabelled", docs/TASKS.md).
 
     Returns:
         The item's structural verdict and per-field scores (bool for exact match, float in [0, 1]
         for overlap). An output that does not parse as a JSON object scores 0 on every field.
     """
     scoring = scoring or {}
+    if scored is not None:
+        fields = [f for f in fields if f in scored]
     expected = parse_object(reference)
     if expected is None:
         raise ValueError(
@@ -229,8 +234,63 @@ def enum_fields(schema: dict[str, Any], fields: Sequence[str]) -> dict[str, list
     return {f: list(props[f]["enum"]) for f in fields if f in props and "enum" in props[f]}
 
 
+def per_class(confusion: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of each label of one confusion matrix.
+
+    precision = tp / (tp + fp), recall = tp / (tp + fn), F1 = 2tp / (2tp + fp + fn), 0 where the
+    denominator is 0 (scikit-learn's `classification_report` with zero_division=0). The INVALID
+    column has no row of its own: an invalid answer is a false negative of its reference label.
+    """
+    columns, matrix = confusion["labels"], confusion["matrix"]
+    out = {}
+    for i, label in enumerate(columns[:-1]):
+        tp = matrix[i][i]
+        fp = sum(row[i] for row in matrix) - tp
+        support = sum(matrix[i])
+        fn = support - tp
+        out[label] = {
+            "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / support if support else 0.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+            "support": support,
+        }
+    return out
+
+
+def macro_f1_interval(
+    truth: Sequence[Any],
+    predicted: Sequence[Any],
+    labels: Sequence[str],
+    *,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro-F1, resampling items with a seeded RNG (as for BLEU:
+    macro-F1 is not a mean of per-item scores, so Wilson does not apply)."""
+    if not truth:
+        return (0.0, 1.0)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(truth), size=(n_boot, len(truth)))
+    # The classes the point estimate averages over, fixed: a resample that misses a rare class
+    # must count it as 0, not drop it (else "always bug" would reach 1.0 in some resamples).
+    present = [label for label in labels if label in set(truth) | set(predicted)]
+    scores = [
+        confusion_and_macro_f1(
+            [truth[i] for i in row], [predicted[i] for i in row], labels, average_over=present
+        )[1]
+        for row in idx
+    ]
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(scores, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
 def confusion_and_macro_f1(
-    truth: Sequence[Any], predicted: Sequence[Any], labels: Sequence[str]
+    truth: Sequence[Any],
+    predicted: Sequence[Any],
+    labels: Sequence[str],
+    average_over: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Confusion matrix (rows = reference, columns = output) and macro-F1 for one enum field.
 
@@ -245,7 +305,12 @@ def confusion_and_macro_f1(
         row = index.get(t, index[INVALID])
         col = index[p] if isinstance(p, str) and p in index else index[INVALID]
         matrix[row][col] += 1
-    present = [i for i, label in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)]
+    if average_over is not None:  # a fixed class set (the bootstrap: a resample may miss one)
+        present = [i for i, label in enumerate(labels) if label in average_over]
+    else:
+        present = [
+            i for i, _ in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)
+        ]
     f1s = []
     for i in present:
         tp = matrix[i][i]
@@ -266,8 +331,13 @@ def summarise(
     n_boot: int,
     seed: int,
     scoring: Mapping[str, str] | None = None,
+    bleu_references: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The metrics block of reports/metrics/<task>.json for one model (see docs/ARTIFACTS.md).
+
+    A field counts only on the items where it was labelled (each `ItemScore.fields` holds just
+    those): its score, interval, confusion matrix and macro-F1 are over those items alone, and an
+    item's content is the mean over its own labelled fields.
 
     Args:
         scores: per-item judgements from `score_item`, in test order.
@@ -276,44 +346,68 @@ def summarise(
         schema: the task's JSON schema.
         fields: labelled field names.
         confidence: interval coverage.
-        n_boot: bootstrap resamples for the BLEU interval.
+        n_boot: bootstrap resamples for the BLEU and macro-F1 intervals.
         seed: bootstrap RNG seed.
         scoring: how each field was scored (recorded in the document; None = all exact).
+        bleu_references: the references BLEU compares with (default `references`); evaluate
+            passes references whose unlabelled values are the output's own, so a placeholder
+            no person gave costs nothing.
 
     Returns:
-        {"n", "structural", "content", "bleu", "fields", "scoring", "macro_f1", "intervals",
-        "confusion", "bleu_signature"}; `fields` is each field's mean score (exact-match accuracy,
-        or the mean per-item overlap score).
+        {"n", "structural", "content", "bleu", "fields", "field_n", "scoring", "macro_f1",
+        "macro_f1_mean", "per_class", "intervals", "confusion", "bleu_signature"}; `fields` is
+        each field's mean score over its labelled items (exact-match accuracy, or the mean
+        per-item overlap score); `macro_f1_mean` averages the enum fields' macro-F1 (1.0 for a
+        task without enum fields is never claimed: it is absent then).
     """
     n = len(scores)
     if n == 0:
         raise ValueError("no test items to score; the test split is empty (re-run prepare)")
     structural_hits = sum(s.structural_ok for s in scores)
-    per_field = {f: sum(s.fields[f] for s in scores) for f in fields}
+    field_n = {f: sum(f in s.fields for s in scores) for f in fields}
+    per_field = {f: sum(s.fields[f] for s in scores if f in s.fields) for f in fields}
     content = sum(s.content for s in scores) / n
-    bleu, signature = corpus_bleu(outputs, references)
+    bleu_refs = references if bleu_references is None else bleu_references
+    bleu, signature = corpus_bleu(outputs, bleu_refs)
     intervals = {
         "structural": wilson_interval(structural_hits, n, confidence),
         # A mean of per-item shares: Wilson over items (item x field cells are correlated).
         "content": wilson_interval(content * n, n, confidence),
-        "bleu": bleu_bootstrap_interval(outputs, references, n_boot, confidence, seed),
+        "bleu": bleu_bootstrap_interval(outputs, bleu_refs, n_boot, confidence, seed),
     }
-    intervals.update({f: wilson_interval(per_field[f], n, confidence) for f in fields})
+    intervals.update({f: wilson_interval(per_field[f], field_n[f], confidence) for f in fields})
     truth = [parse_object(r) or {} for r in references]
-    confusion, macro_f1 = {}, {}
+    confusion, macro_f1, classes = {}, {}, {}
     for name, labels in enum_fields(schema, fields).items():
-        confusion[name], macro_f1[name] = confusion_and_macro_f1(
-            [t.get(name) for t in truth], [s.values.get(name) for s in scores], labels
+        keep = [i for i, s in enumerate(scores) if name in s.fields]
+        t = [truth[i].get(name) for i in keep]
+        p = [scores[i].values.get(name) for i in keep]
+        confusion[name], macro_f1[name] = confusion_and_macro_f1(t, p, labels)
+        classes[name] = per_class(confusion[name])
+        intervals[f"macro_f1:{name}"] = macro_f1_interval(
+            t, p, labels, n_boot=n_boot, confidence=confidence, seed=seed
         )
-    return {
+    block = {
         "n": n,
         "structural": structural_hits / n,
         "content": content,
         "bleu": bleu,
-        "fields": {f: per_field[f] / n for f in fields},
+        "fields": {f: per_field[f] / field_n[f] if field_n[f] else 0.0 for f in fields},
+        "field_n": field_n,
         "scoring": {f: (scoring or {}).get(f, "exact") for f in fields},
         "macro_f1": macro_f1,
-        "intervals": {k: [lo, hi] for k, (lo, hi) in intervals.items()},
+        "per_class": classes,
+        "intervals": {},
         "confusion": confusion,
         "bleu_signature": signature,
     }
+    if macro_f1:
+        block["macro_f1_mean"] = sum(macro_f1.values()) / len(macro_f1)
+        # The mean of the fields' intervals' ends: a conservative summary, not a joint bootstrap.
+        ends = [intervals[f"macro_f1:{name}"] for name in macro_f1]
+        intervals["macro_f1"] = (
+            sum(lo for lo, _ in ends) / len(ends),
+            sum(hi for _, hi in ends) / len(ends),
+        )
+    block["intervals"] = {k: [lo, hi] for k, (lo, hi) in intervals.items()}
+    return block

@@ -21,7 +21,7 @@ from adapterflow.artifacts import ChatExample, PrepareReport, write_rows
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.examples import TaskExamples, build_examples
-from adapterflow.prepare.labelling import provenance_kind
+from adapterflow.prepare.labelling import UNLABELLED, is_human, provenance_kind
 from adapterflow.prepare.raw import read_raw
 from adapterflow.tasks import SPLITS, TaskDefinition, get_tasks
 
@@ -63,6 +63,32 @@ def load_tokenizer(paths: ProjectPaths) -> Any:
     return AutoTokenizer.from_pretrained(str(paths.base_model))
 
 
+def _coverage(task: TaskDefinition, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per split and field: examples, human / weak / unlabelled counts, labelled class counts."""
+    out: dict[str, Any] = {}
+    for split in SPLITS:
+        rows = [r for r in records if r["meta"]["split"] == split]
+        out[split] = {}
+        for name in task.fields:
+            human = weak = unlabelled = 0
+            classes: Counter[str] = Counter()
+            for record in rows:
+                prov = record["meta"]["provenance"].get(name, UNLABELLED)
+                if prov == UNLABELLED:
+                    unlabelled += 1
+                    continue
+                human += is_human(prov)
+                weak += not is_human(prov)
+                if name in task.enums:
+                    target = task.parse_target(record["messages"][-1]["content"]) or {}
+                    classes[str(target.get(name))] += 1
+            out[split][name] = {
+                "examples": len(rows), "human": human, "weak": weak, "unlabelled": unlabelled,
+                "classes": dict(sorted(classes.items())),
+            }  # fmt: skip
+    return out
+
+
 def _task_report(task: TaskDefinition, built: TaskExamples) -> dict[str, Any]:
     records = built.records
     splits = Counter(r["meta"]["split"] for r in records)
@@ -85,6 +111,7 @@ def _task_report(task: TaskDefinition, built: TaskExamples) -> dict[str, Any]:
         "provenance": {name: dict(sorted(c.items())) for name, c in provenance.items()},
         "rules": dict(sorted(rules.items())),
         "dropped": dict(sorted(built.dropped.items())),
+        "coverage": _coverage(task, records),
         "truncated": sum(r["meta"]["truncated"] for r in records),
         "input_tokens": {
             "min": int(tokens.min()),

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the label-driven task builds a Labeller; only the type come
     from adapterflow.tasks.labelled import LabelTaskParams
 
 UNLABELLED = "unlabelled"  # provenance of a field no person (nor an opted-in weak rule) labelled
-HUMAN_KINDS = ("label", "type")  # provenance kinds that a person decided
+HUMAN_KINDS = ("label", "type", "field")  # a person decided: a label, an issue type, a paper's own record
 
 
 @dataclass(frozen=True)
@@ -130,21 +130,30 @@ class Labeller:
         present = {label.casefold() for label in labels}
         return [name for name, key, _ in self._human_entries(repo) if key in present]
 
+    def has_human_label(self, repo: str, labels: list[str], issue_type: str | None) -> bool:
+        """Whether a person labelled any field of this issue: a mapped label or issue type."""
+        mapped_type = isinstance(issue_type, str) and issue_type.casefold() in self._types
+        return mapped_type or bool(self.mapped_labels(repo, labels))
+
+    def maps_repo(self, repo: str) -> bool:
+        """Whether any map can label `repo`'s issues: its own map, common labels or issue types."""
+        return self.knows_repo(repo) or bool(self._common) or bool(self._types)
+
     def _human_entries(self, repo: str) -> list[tuple[str, str, dict[str, str]]]:
         return self._label_maps.get(repo.casefold(), []) + self._common
 
     def label(
-        self, repo: str, labels: list[str], issue_type: str | None, title: str, body: str
+        self, repo: str, labels: list[str], title: str, body: str, issue_type: str | None = None
     ) -> Labels:
         """Label one issue.
 
         Args:
             repo: "owner/name" of the issue's repository.
             labels: the issue's label names as GitHub shows them.
-            issue_type: the name of the issue's GitHub issue type ("Bug"), or None.
             title: the issue title.
             body: the normalised body (what template fields and keyword rules read); its code,
                 URLs and markup are ignored.
+            issue_type: the name of the issue's GitHub issue type ("Bug"), or None.
 
         Returns:
             A value and a provenance for every field; unlabelled fields hold a placeholder value
@@ -165,28 +174,31 @@ class Labeller:
             if human is not None:
                 values[field], provenance[field] = human
                 continue
-            weak = self._weak_label(field, title, body)
-            if weak is not None and weak[2] in self._weak:
-                values[field], provenance[field] = weak[0], weak[1]
-            else:  # a guess, if any, only as context; it neither trains nor scores
-                values[field] = weak[0] if weak is not None else placeholder
+            weak = self._weak_labels(field, title, body)
+            chosen = next((w for w in weak if w[2] in self._weak), None)
+            if chosen is not None:
+                values[field], provenance[field] = chosen[0], chosen[1]
+            else:  # the best guess, if any, only as context: it neither trains nor scores
+                values[field] = weak[0][0] if weak else placeholder
                 provenance[field] = UNLABELLED
         return Labels(values=values, provenance=provenance)
 
-    def _weak_label(self, field: str, title: str, body: str) -> tuple[str, str, str] | None:
-        """(value, provenance, weak source) from a template line, a keyword or the default."""
+    def _weak_labels(self, field: str, title: str, body: str) -> list[tuple[str, str, str]]:
+        """(value, provenance, weak source) from a template line, a keyword and the default, in
+        that order of precedence, each that applies."""
+        found = []
         stated = self._template_hit(field, body)
-        if stated is not None and "template" in self._weak:
-            return stated[0], f"template:{stated[1]}", "template"
+        if stated is not None:
+            found.append((stated[0], f"template:{stated[1]}", "template"))
         if field in self._title_first:
             hit = self._keyword_hit(field, title) or self._keyword_hit(field, body)
         else:
             hit = self._keyword_hit(field, f"{title}\n{body}")
-        if hit is not None and "keyword" in self._weak:
-            return hit[0], f"keyword:{hit[1]}", "keyword"
+        if hit is not None:
+            found.append((hit[0], f"keyword:{hit[1]}", "keyword"))
         if field in self._defaults:
-            return self._defaults[field], "default", "default"
-        return None
+            found.append((self._defaults[field], "default", "default"))
+        return found
 
     def _template_hit(self, field: str, body: str) -> tuple[str, str] | None:
         """(value, template name) of the first template line whose value a keyword rule reads."""

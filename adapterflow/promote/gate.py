@@ -3,7 +3,8 @@
 A candidate passes only if every check passes:
 - `min_test_size`: it was evaluated on at least `promote.min_test_size` test items;
 - one floor check per metric in `promote.floors`, overridden per task by `promote.task_floors`
-  (point value, or the lower interval bound when `promote.use_lower_bound` is set);
+  (point value, or the lower interval bound when `promote.use_lower_bound` is set); a floor may
+  also name `macro_f1`, the mean macro-F1 of the task's enum fields;
 - with a champion: one regression check per metric in `promote.regression_metrics`, PAIRED on
   the test items both were evaluated on (same id and same reference): structural and content from
   per-item correctness, BLEU as corpus BLEU over exactly those items. A drop larger than
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from adapterflow.artifacts.evaluation import metric_value
 from adapterflow.evaluate.metrics import corpus_bleu
 from adapterflow.params import PromoteParams
 
@@ -79,7 +81,17 @@ def paired_values(
 def _floor_checks(metrics: Mapping[str, Any], pp: PromoteParams) -> list[Check]:
     checks = []
     for metric, floor in pp.floors_for(metrics.get("task")).items():
-        point = float(metrics[metric])
+        found = metric_value(dict(metrics), metric)
+        if found is None:  # a macro-F1 floor on a task without enum fields
+            checks.append(
+                Check(
+                    name=f"floor:{metric}", value=0.0, threshold=floor, passed=False,
+                    detail=f"{metric} has no value for this task (no enum field); remove its "
+                    "floor from promote.task_floors",
+                )
+            )  # fmt: skip
+            continue
+        point = found
         lo, hi = metrics["intervals"][metric]
         value = float(lo) if pp.use_lower_bound else point
         what = (
@@ -142,6 +154,28 @@ def _regression_checks(
     return checks
 
 
+def _label_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """Who labelled the test set, and what the majority-class answer scores (context, no check)."""
+    notes = []
+    labels = metrics.get("labels")
+    if labels:
+        per_field = ", ".join(
+            f"{f} {labels['human'][f]}/{n}" for f, n in labels["scored"].items()
+        )
+        notes.append(
+            f"note: {labels['human_share']:.0%} of the scored test labels came from people "
+            f"({per_field}); the rest are weak labels the task opted into"
+        )
+    majority = metrics.get("majority")
+    if majority and majority.get("macro_f1_mean") is not None:
+        notes.append(
+            f"note: the majority-class answer {majority['answer']} scores content "
+            f"{majority['content']:.3f}, macro-F1 {majority['macro_f1_mean']:.3f}; the candidate "
+            f"{metrics['content']:.3f}, {metrics.get('macro_f1_mean', 0.0):.3f}"
+        )
+    return notes
+
+
 def decide(
     metrics: Mapping[str, Any],
     predictions: Mapping[str, Mapping[str, Any]],
@@ -173,7 +207,7 @@ def decide(
         ),
         *_floor_checks(metrics, pp),
     ]
-    notes = []
+    notes = _label_notes(metrics)
     if champion is None:
         notes.append("no champion yet: nothing to regress against")
     else:

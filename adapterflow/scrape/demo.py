@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from adapterflow.artifacts.data import Kind, SourceSummary
-from adapterflow.artifacts.records import raw_fields
+from adapterflow.artifacts.records import RAW_RECORDS, raw_fields
 from adapterflow.io import read_jsonl
 from adapterflow.scrape.http import ScrapeError
 from adapterflow.scrape.store import RawStore, merge
@@ -76,9 +76,10 @@ def seed_source(kind: Kind, name: str, store: RawStore) -> SourceSummary:
 
 def _read_demo(kind: Kind, path: Path) -> list[dict]:
     fields = set(raw_fields(kind))
+    allowed = set(RAW_RECORDS[kind].model_fields)  # the required keys plus optional ones (type)
     rows = []
     for number, row in enumerate(read_jsonl(path), start=1):
-        if not isinstance(row, dict) or set(row) != fields:
+        if not isinstance(row, dict) or not fields <= set(row) <= allowed:
             got = sorted(row) if isinstance(row, dict) else type(row).__name__
             raise ScrapeError(
                 f"{path}:{number} is not a raw-store {kind} record (fields {got}, expected "

@@ -29,6 +29,7 @@ from adapterflow.tasks.base import (
 
 if TYPE_CHECKING:  # params.py imports this module to validate `prepare`; only the type goes back
     from adapterflow.params import PrepareParams
+    from adapterflow.tasks.labelled import LabelTaskParams
 
 __all__ = [
     "FIELD_SCORINGS",
@@ -40,6 +41,7 @@ __all__ = [
     "TaskPlugin",
     "get_task",
     "get_tasks",
+    "label_sections",
     "registered",
 ]
 _NOT_TASKS = ("base", "labelled", "sources")  # this package's modules that define no task
@@ -90,6 +92,18 @@ def get_task(prepare: PrepareParams, name: str) -> TaskDefinition:
         return define_labelled(name, section)
     known = sorted(set(plugins) | set(prepare.__pydantic_extra__ or {}))
     raise ValueError(f"unknown task {name!r}; known tasks: {known}")
+
+
+def label_sections(prepare: PrepareParams) -> dict[str, LabelTaskParams]:
+    """The enabled label-driven tasks' sections (`kind: labels`), in `prepare.tasks` order."""
+    from adapterflow.tasks.labelled import LabelTaskParams
+
+    sections = prepare.__pydantic_extra__ or {}
+    return {
+        name: sections[name]
+        for name in prepare.tasks
+        if isinstance(sections.get(name), LabelTaskParams)
+    }
 
 
 def get_tasks(prepare: PrepareParams) -> dict[str, TaskDefinition]:

@@ -63,6 +63,9 @@ class TaskDefinition:
     build_input: Callable[[RawItem], str] = field(repr=False, compare=False)
     build_example: Callable[[RawItem], Labelled | str] = field(repr=False, compare=False)
     scoring: dict[str, FieldScoring] = field(default_factory=dict)
+    # validate fails a field with fewer human-labelled train examples (label-driven tasks; 0 = no
+    # such check, as for papers, whose fields come from the arXiv record itself)
+    min_human_labels: int = 0
 
     def __post_init__(self) -> None:
         if sorted(self.scoring) != sorted(self.fields):

@@ -172,7 +172,7 @@ def define_labelled(name: str, section: LabelTaskParams) -> TaskDefinition:
         title, body = clean(issue)
         if len(body) < section.min_body_chars:
             return "body_too_short"
-        found = labeller.label(issue["repo"], labels, kind, title, body)
+        found = labeller.label(issue["repo"], labels, title, body, kind)
         if all(prov == UNLABELLED for prov in found.provenance.values()):
             return "no_label"
         return Labelled(user_turn(title, body), found.values, found.provenance)
@@ -187,4 +187,5 @@ def define_labelled(name: str, section: LabelTaskParams) -> TaskDefinition:
         build_input=build_input,
         build_example=build_example,
         scoring=dict.fromkeys(vocab, "exact"),
+        min_human_labels=section.min_human_labels,
     )

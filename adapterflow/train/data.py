@@ -20,15 +20,19 @@ Two ways to size and lay out a batch (params.yaml `train.tokens_per_batch`, `tra
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from adapterflow.answers import parse_json_object
 from adapterflow.chat import render_completion, render_prompt
 from adapterflow.io import read_jsonl
+from adapterflow.prepare.labelling import UNLABELLED
 
 IGNORE_INDEX = -100  # the label value torch's cross-entropy skips
 MEGA_BATCHES = 16  # batches per length-sorted pool: enough to group lengths, still a random order
@@ -45,6 +49,8 @@ class Encoded:
     id: str
     input_ids: tuple[int, ...]
     n_prompt: int
+    ignored: tuple[int, ...] = ()  # positions in input_ids of unlabelled answer values: no loss
+
 
     @property
     def n_completion(self) -> int:
@@ -91,6 +97,8 @@ def encode(tokenizer: Any, record: dict[str, Any], max_seq_len: int) -> Encoded:
     prompt = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
     answer = render_completion(messages[-1]["content"])
     completion = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    spans = unlabelled_spans(messages[-1]["content"], record.get("meta") or {})
+    ignored = tuple(len(prompt) + i for i in _tokens_in(tokenizer, answer, completion, spans))
     total = len(prompt) + len(completion)
     if total > max_seq_len:
         raise TrainError(
@@ -98,7 +106,45 @@ def encode(tokenizer: Any, record: dict[str, Any], max_seq_len: int) -> Encoded:
             f"but train.max_seq_len is {max_seq_len}; raise train.max_seq_len or trim inputs "
             "shorter in the prepare stage"
         )
-    return Encoded(id=rid, input_ids=tuple(prompt) + tuple(completion), n_prompt=len(prompt))
+    return Encoded(
+        id=rid, input_ids=tuple(prompt) + tuple(completion), n_prompt=len(prompt), ignored=ignored
+    )
+
+
+def unlabelled_spans(answer: str, meta: dict[str, Any]) -> list[tuple[int, int]]:
+    """Character spans of the answer's unlabelled values (`meta.provenance` "unlabelled"): the
+    placeholder between the quotes of `"field": "value"` (any JSON spacing)."""
+    provenance = meta.get("provenance") or {}
+    target = parse_json_object(answer) or {}
+    spans = []
+    for field, how in provenance.items():
+        if how != UNLABELLED or not isinstance(target.get(field), str):
+            continue
+        value = json.dumps(target[field], ensure_ascii=False)
+        found = re.search(re.escape(json.dumps(field)) + r"\s*:\s*" + re.escape(value), answer)
+        if found:  # the value between its quotes: the quotes themselves are format, still learnt
+            spans.append((found.end() - len(value) + 1, found.end() - 1))
+    return spans
+
+
+def _tokens_in(
+    tokenizer: Any, text: str, ids: list[int], spans: list[tuple[int, int]]
+) -> list[int]:
+    """Indices of the tokens of `text` (tokenised as `ids`) that overlap any character span."""
+    if not spans:
+        return []
+    if getattr(tokenizer, "is_fast", False):
+        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+    else:  # slow tokenizers have no offsets: each token's end from the decoded prefix
+        ends = [len(tokenizer.decode(ids[: i + 1])) for i in range(len(ids))]
+        offsets = list(zip([0, *ends[:-1]], ends, strict=True))
+    return [
+        i
+        for i, (lo, hi) in enumerate(offsets)
+        if any(lo < end and hi > start for start, end in spans)
+    ]
 
 
 def encode_split(tokenizer: Any, path: Path, max_seq_len: int) -> list[Encoded]:
@@ -139,6 +185,8 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         input_ids[row, : len(ids)] = ids
         attention_mask[row, : len(ids)] = 1
         labels[row, ex.n_prompt : len(ids)] = ids[ex.n_prompt :]
+        if ex.ignored:
+            labels[row, list(ex.ignored)] = IGNORE_INDEX
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
@@ -240,6 +288,8 @@ def collate_packed(examples: list[Encoded], pad_id: int, row_len: int) -> dict[s
             n = len(ex.input_ids)
             input_ids[r, at : at + n] = torch.tensor(ex.input_ids, dtype=torch.long)
             labels[r, at + ex.n_prompt : at + n] = input_ids[r, at + ex.n_prompt : at + n]
+            if ex.ignored:
+                labels[r, [at + i for i in ex.ignored]] = IGNORE_INDEX
             position_ids[r, at : at + n] = torch.arange(n)
             at += n
         position_ids[r, at:] = torch.arange(width - at)  # the filler is a sequence of its own

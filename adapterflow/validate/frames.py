@@ -19,13 +19,14 @@ from adapterflow.artifacts.records import META_FIELDS, ROLES, raw_fields
 from adapterflow.io import read_jsonl
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
-from adapterflow.prepare.labelling import Labeller
+from adapterflow.prepare.labelling import Labeller, is_human
+from adapterflow.tasks import label_sections
 from adapterflow.prepare.raw import store_files
 from adapterflow.tasks import SPLITS, TaskDefinition
 
 GITHUB_FIELDS = raw_fields("github")
 ARXIV_FIELDS = raw_fields("arxiv")
-_PROVENANCE = re.compile(r"^(label:.+|template:.+|keyword:.+|field:.+|default)$")
+_PROVENANCE = re.compile(r"^(label:.+|type:.+|template:.+|keyword:.+|field:.+|default|unlabelled)$")
 
 
 def _records(files: list[Any]) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def _text(value: Any) -> str:
 def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFrame:
     """One row per stored issue, with derived checks (body_empty, labels_ok, has_mapped_label)."""
     records = _records(store_files(paths, "github"))  # stale stores (renamed repos) left out
-    labeller = Labeller(prepare.triage)
+    labellers = {name: Labeller(section) for name, section in label_sections(prepare).items()}
     rows = []
     for rec in records:
         labels = rec.get("labels")
@@ -67,11 +68,17 @@ def raw_github_frame(paths: ProjectPaths, prepare: PrepareParams) -> pd.DataFram
                 "missing_fields": _missing(rec, GITHUB_FIELDS),
                 "null_fields": _nulls(rec, GITHUB_FIELDS),
                 "labels_ok": labels_ok,
-                "has_mapped_label": bool(labels_ok and labeller.mapped_labels(repo, labels)),
+                **{
+                    f"human_label_{name}": bool(
+                        labels_ok and labeller.has_human_label(repo, labels, rec.get("type"))
+                    )
+                    for name, labeller in labellers.items()
+                },
             }
         )
     columns = ["id", "item_id", "repo", "title", "body_empty", "created_at", "state"]
-    columns += ["missing_fields", "null_fields", "labels_ok", "has_mapped_label"]
+    columns += ["missing_fields", "null_fields", "labels_ok"]
+    columns += [f"human_label_{name}" for name in labellers]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -139,13 +146,15 @@ def _example_row(task: TaskDefinition, record: dict[str, Any]) -> dict[str, Any]
     }
     for name in task.enums:
         row[name] = target.get(name) if isinstance(target, dict) else None
+    for name in task.fields:
+        row[f"human_{name}"] = int(is_human(str(provenance.get(name, ""))))
     return row
 
 
 def task_frames(paths: ProjectPaths, task: TaskDefinition) -> dict[str, pd.DataFrame]:
     """One frame per split of a task, with derived checks and a cross-split leakage column."""
     columns = ["id", "item_id", "source", "input", "messages_ok", "missing_meta", "target_error"]
-    columns += ["input_tokens", "provenance_ok", *task.enums]
+    columns += ["input_tokens", "provenance_ok", *task.enums, *(f"human_{f}" for f in task.fields)]
     frames: dict[str, pd.DataFrame] = {}
     for split in SPLITS:
         path = paths.task_split(task.name, split)

@@ -23,7 +23,8 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from adapterflow.params import PrepareParams, ValidateParams
-from adapterflow.tasks import TaskDefinition
+from adapterflow.prepare.labelling import Labeller
+from adapterflow.tasks import TaskDefinition, label_sections
 
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
 # New-style ids (2301.01234) and old-style ids (hep-th/9901001), never a version suffix.
@@ -72,7 +73,6 @@ def raw_github_suite(v: ValidateParams, prepare: PrepareParams, repos: list[str]
         prepare: the prepare params (the label maps).
         repos: repositories present in the store; those with a label map get a label-use check.
     """
-    maps = prepare.triage.label_maps
     exps = [
         *_unique("id", "issue"),
         *_unique("item_id", "issue"),
@@ -113,21 +113,23 @@ def raw_github_suite(v: ValidateParams, prepare: PrepareParams, repos: list[str]
             ),
         ),
     ]
-    mapped = [repo for repo in repos if repo.casefold() in {m.casefold() for m in maps}]
-    for repo in mapped:
-        exps.append(
-            gxe.ExpectColumnMeanToBeBetween(
-                column="has_mapped_label",
-                min_value=v.min_mapped_label_share,
-                row_condition=Column("repo") == repo,
-                **_meta(
-                    "semantics",
-                    f"at least {v.min_mapped_label_share:.0%} of {repo} issues carry a label of "
-                    "its label map (else the repository renamed its labels: update "
-                    "prepare.triage.label_maps)",
-                ),
+    for name, section in label_sections(prepare).items():
+        labeller = Labeller(section)
+        for repo in (r for r in repos if labeller.maps_repo(r)):
+            exps.append(
+                gxe.ExpectColumnMeanToBeBetween(
+                    column=f"human_label_{name}",
+                    min_value=v.min_mapped_label_share,
+                    row_condition=Column("repo") == repo,
+                    **_meta(
+                        "semantics",
+                        f"at least {v.min_mapped_label_share:.0%} of {repo} issues carry a label "
+                        f"or issue type that prepare.{name} maps (else the repository renamed its "
+                        "labels or uses none: run `python -m adapterflow labels` and update "
+                        f"prepare.{name}.label_maps, or label its issues)",
+                    ),
+                )
             )
-        )
     return _with_not_null(exps, "issue")
 
 
@@ -212,7 +214,9 @@ def task_split_suite(v: ValidateParams, task: TaskDefinition, split: str) -> lis
             column="provenance_ok",
             value_set=[True],
             **_meta(
-                "syntax", "meta.provenance names a label, keyword, field or default for every field"
+                "syntax",
+                "meta.provenance names a label, type, template, keyword, field, default or "
+                "'unlabelled' for every field",
             ),
         ),
         gxe.ExpectTableRowCountToBeBetween(
@@ -242,6 +246,21 @@ def task_split_suite(v: ValidateParams, task: TaskDefinition, split: str) -> lis
                     max_value=v.max_class_share,
                     **_meta(
                         "distribution", f"no {name} value above {v.max_class_share:.0%} of train"
+                    ),
+                )
+            )
+    if split == "train" and task.min_human_labels:
+        for name in task.fields:
+            exps.append(
+                gxe.ExpectColumnSumToBeBetween(
+                    column=f"human_{name}",
+                    min_value=task.min_human_labels,
+                    **_meta(
+                        "distribution",
+                        f"at least {task.min_human_labels} train examples have a {name} that a "
+                        "person gave (a label or an issue type); fix: map more of the "
+                        f"repositories' labels (`python -m adapterflow labels`), label more "
+                        f"issues, or lower prepare.{task.name}.min_human_labels",
                     ),
                 )
             )

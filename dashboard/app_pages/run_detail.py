@@ -47,10 +47,21 @@ else:
             "hi": [(intervals.get(m) or [None, None])[1] for m in names],
             "macro_f1": [macro.get(m) for m in names],
             "zero-shot": [score(metrics.baseline, m) for m in names],
+            "majority": [score(metrics.majority, m) if metrics.majority else None for m in names],
         },
         index=pd.Index(names, name="metric / field"),
     )
-    st.caption(f"n = {metrics.n} test examples; lo/hi = 95% interval")
+    st.caption(
+        f"n = {metrics.n} test examples; lo/hi = 95% interval; majority = always the train "
+        "split's most frequent labelled value"
+    )
+    if metrics.labels is not None:
+        st.caption(
+            f"{metrics.labels.human_share:.0%} of the scored test labels came from people: "
+            + ", ".join(
+                f"{f} {metrics.labels.human[f]} of {n}" for f, n in metrics.labels.scored.items()
+            )
+        )
     st.dataframe(table)
     if fields:
         per_field = table.loc[list(fields)].reset_index(names="field")
@@ -61,6 +72,8 @@ else:
         field = st.selectbox("Confusion matrix of field", list(confusion), key="confusion_field")
         matrix = confusion[field]
         st.altair_chart(charts.confusion(matrix.labels, matrix.matrix), width="stretch")
+        if field in metrics.per_class:
+            st.dataframe(pd.DataFrame(metrics.per_class[field]).T.rename_axis(f"{field} value"))
 
 st.subheader("Gate")
 gate = data.load_gate(root, task)

@@ -6,8 +6,12 @@ them in each tracker's body layout, adds reproducibility, regression and workaro
 labels that agree with the text, and fills dates, numbers and authors, all from one fixed seed so
 the output is the same byte for byte on every run (tests/data/test_demo_corpus.py checks that).
 
+The feature requests and questions (parts/<owner>__<repo>.requests.yaml) are drawn from the same
+per-repo stream after every bug, and take unused numbers between the bugs' numbers, so the bugs
+(the triage answer key) are the same records whether or not requests exist.
+
 Run from the project root:
-    python data/demo/build_demo_corpus.py           # rewrite github/, arxiv/, intended_triage.jsonl
+    python data/demo/build_demo_corpus.py           # rewrite github/, arxiv/, intended_*.jsonl
     python data/demo/build_demo_corpus.py --check   # exit 1 if the committed files are stale
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -34,6 +39,8 @@ REPOS = {
     "luanti-org/luanti": {"first": 15610, "gap": (2, 18)},
     "OpenRCT2/OpenRCT2": {"first": 23540, "gap": (3, 30)},
 }
+# Trackers that set GitHub's issue types (2025) on some of their issues; elsewhere `type` is null.
+TYPED_REPOS = ("bevyengine/bevy", "luanti-org/luanti")
 CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "cs.DS", "cs.SE"]
 PAPERS_PER_CATEGORY = 44
 START = dt.datetime(2025, 1, 3, 8, 0, 0)
@@ -73,19 +80,22 @@ def _rng(source: str) -> random.Random:
     return random.Random(f"{SEED}:{source}")
 
 
-def build_issues(phr: dict[str, Any]) -> tuple[dict, list[dict]]:
-    """All repos' issues plus the triage values each issue was written to have.
+def build_issues(phr: dict[str, Any]) -> tuple[dict, list[dict], list[dict]]:
+    """All repos' issues plus the triage values and the type each issue was written to have.
 
     Args:
         phr: parts/phrases.yaml (reproducibility, regression and workaround phrasings, systems).
 
     Returns:
-        ({repo: issues sorted by number}, [{repo, number, severity, component, reproducibility}]).
+        ({repo: issues sorted by number},
+         [{repo, number, severity, component, reproducibility}] for the bugs,
+         [{id, repo, number, issue_type}] for every issue, issue_type bug | feature | question).
     """
     from demo_issue_text import render_issue  # local helper module next to this script
 
     by_repo: dict[str, list[dict]] = {}
     intended: list[dict] = []
+    intended_type: list[dict] = []
     for repo_index, (repo, cfg) in enumerate(REPOS.items()):
         rng = _rng(repo)
         scenarios = yaml.safe_load((PARTS / f"{repo.replace('/', '__')}.yaml").read_text("utf-8"))
@@ -135,6 +145,7 @@ def build_issues(phr: dict[str, Any]) -> tuple[dict, list[dict]]:
                     "created_at": _ts(created),
                     "updated_at": _ts(min(updated, LAST_UPDATE)),
                     "url": f"https://github.com/{repo}/issues/{number}",
+                    "type": None,
                 }
             )
             intended.append(
@@ -146,8 +157,86 @@ def build_issues(phr: dict[str, Any]) -> tuple[dict, list[dict]]:
                     "reproducibility": plan[i],
                 }
             )
+        # Everything below draws from rng only after the bugs are done: they stay as they were.
+        kinds = {row["number"]: "bug" for row in rows}
+        for row, kind in _requests(rng, repo, repo_index, rows, phr):
+            rows.append(row)
+            kinds[row["number"]] = kind
+        rows.sort(key=lambda row: row["number"])
+        _set_types(rng, repo, rows, kinds)
         by_repo[repo] = rows
-    return by_repo, intended
+        intended_type += [
+            {"id": row["id"], "repo": repo, "number": row["number"],
+             "issue_type": kinds[row["number"]]}
+            for row in rows
+        ]  # fmt: skip
+    return by_repo, intended, intended_type
+
+
+def _requests(
+    rng: random.Random, repo: str, repo_index: int, bugs: list[dict], phr: dict[str, Any]
+) -> list[tuple[dict, str]]:
+    """The repo's feature requests and questions as issues, each with its kind.
+
+    Each takes a number no bug has, between the first and the last bug, and a creation time
+    between the bugs numbered just below and above it, so that numbers still follow time.
+    """
+    from demo_request_text import render_request
+
+    parts = yaml.safe_load((PARTS / f"{repo.replace('/', '__')}.requests.yaml").read_text("utf-8"))
+    items = [(kind, item) for kind in ("feature", "question") for item in parts[kind]]
+    rng.shuffle(items)
+    taken = {row["number"] for row in bugs}
+    free = [n for n in range(bugs[0]["number"] + 1, bugs[-1]["number"]) if n not in taken]
+    numbers = sorted(rng.sample(free, len(items)))
+    created_at = {row["number"]: _parse(row["created_at"]) for row in bugs}
+    times = {}
+    for gap_start, gap in itertools.groupby(
+        numbers, key=lambda n: max(m for m in created_at if m < n)
+    ):
+        gap = list(gap)
+        low = created_at[gap_start]
+        high = created_at[min(m for m in created_at if m > gap[0])]
+        span = int((high - low).total_seconds())
+        seconds = sorted(rng.randint(1, span - 1) for _ in gap)
+        times |= {n: low + dt.timedelta(seconds=s) for n, s in zip(gap, seconds, strict=True)}
+    out = []
+    for (kind, item), number in zip(items, numbers, strict=True):
+        body, labels = render_request(rng, repo, kind, item, phr)
+        # Questions get answered or sent to the forum; many requests stay open for years.
+        closed = rng.random() < (0.6 if kind == "question" else 0.25)
+        updated = _later(rng, times[number], 40 if closed else 60)
+        row = {
+            "id": 9_000_000_000 + repo_index * 10_000_000 + number,
+            "repo": repo,
+            "number": number,
+            "title": item["t"],
+            "body": body,
+            "labels": labels,
+            "state": "closed" if closed else "open",
+            "created_at": _ts(times[number]),
+            "updated_at": _ts(min(updated, LAST_UPDATE)),
+            "url": f"https://github.com/{repo}/issues/{number}",
+            "type": None,
+        }
+        out.append((row, kind))
+    return out
+
+
+def _set_types(rng: random.Random, repo: str, rows: list[dict], kinds: dict[int, str]) -> None:
+    """Give about a third of each class its GitHub issue type, on the trackers that use types."""
+    from demo_request_text import TYPE_NAME
+
+    if repo not in TYPED_REPOS:
+        return
+    for kind, name in TYPE_NAME.items():
+        members = [row for row in rows if kinds[row["number"]] == kind]
+        for row in rng.sample(members, round(len(members) / 3)):
+            row["type"] = name
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _says_crash(title: str) -> bool:
@@ -215,7 +304,7 @@ def render(out_dir: Path) -> dict[Path, bytes]:
     bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         phr = yaml.safe_load((PARTS / "phrases.yaml").read_text("utf-8"))
-        issues, intended = build_issues(phr)
+        issues, intended, intended_type = build_issues(phr)
         papers = build_papers()
     finally:
         sys.path.remove(str(HERE))
@@ -226,6 +315,7 @@ def render(out_dir: Path) -> dict[Path, bytes]:
     for cat, rows in papers.items():
         files[out_dir / "arxiv" / f"{cat}.jsonl"] = _jsonl(rows)
     files[out_dir / "intended_triage.jsonl"] = _jsonl(intended)
+    files[out_dir / "intended_type.jsonl"] = _jsonl(intended_type)
     return files
 
 

@@ -1,9 +1,12 @@
 """The offline demo corpus in data/demo/: shape, vocabulary, balance, variety, reproducibility.
 
 The corpus stands in for scraped data whenever the network is unreachable, so every record must
-look exactly like what the scrapers store, and the triage signal (severity, component,
-reproducibility) must be readable from the text. The keyword and label rules below mirror
+look exactly like what the scrapers store, the triage signal (severity, component,
+reproducibility) must be readable from the text of every bug, and each issue's class (bug, feature,
+question) must be carried by its tracker's label. The keyword and label rules below mirror
 data/demo/labels.md; if you change one, change the other.
+
+Run: source runs/env.sh && python -m pytest -q tests/data/test_demo_corpus.py
 """
 
 from __future__ import annotations
@@ -23,11 +26,22 @@ DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 REPOS = ["godotengine/godot", "bevyengine/bevy", "luanti-org/luanti", "OpenRCT2/OpenRCT2"]
 CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "cs.DS", "cs.SE"]
 ISSUE_FIELDS = {"id": int, "repo": str, "number": int, "title": str, "body": str, "labels": list,
-                "state": str, "created_at": str, "updated_at": str, "url": str}  # fmt: skip
+                "state": str, "created_at": str, "updated_at": str, "url": str,
+                "type": (str, type(None))}  # fmt: skip
+PER_CLASS = {"bug": 66, "feature": 12, "question": 12}  # per repository
+# GitHub issue types: only these trackers set them, on about a third of their issues.
+TYPED_REPOS = {"bevyengine/bevy", "luanti-org/luanti"}
+TYPE_NAME = {"bug": "Bug", "feature": "Feature", "question": "Question"}
+CLASS_LABEL = {
+    "godotengine/godot": {"feature": "enhancement", "question": "discussion"},
+    "bevyengine/bevy": {"feature": "C-Feature", "question": "C-Question"},
+    "luanti-org/luanti": {"feature": "Feature request", "question": "Question"},
+    "OpenRCT2/OpenRCT2": {"feature": "enhancement", "question": "question"},
+}
 PAPER_FIELDS = {"id": str, "version": int, "title": str, "abstract": str,
                 "primary_category": str, "categories": list, "published": str, "updated": str,
                 "authors": list, "url": str}  # fmt: skip
-VOCAB = {
+VOCAB = {  # labels a bug may carry
     "godotengine/godot": {"bug", "crash", "regression", "performance", "topic:rendering",
         "topic:audio", "topic:network", "topic:gui", "topic:editor", "topic:core", "topic:physics",
         "topic:2d", "topic:3d", "needs testing", "confirmed"},
@@ -61,6 +75,20 @@ LABEL_MAP = {
     "user interface": ("component", "ui"),
     "topic:physics": ("component", "other"), "A-ECS": ("component", "other"),
     "@ Map / Mapgen": ("component", "other"),
+}  # fmt: skip
+# Labels a feature request or question may carry besides its class label: area labels only (never
+# a severity, generic bug or bug-status label), some of them used on requests alone.
+REQUEST_AREAS = {
+    "godotengine/godot": {"performance", "topic:rendering", "topic:audio", "topic:network",
+        "topic:gui", "topic:editor", "topic:core", "topic:physics", "topic:2d", "topic:3d",
+        "topic:gdscript", "topic:input", "topic:animation"},
+    "bevyengine/bevy": {"A-Rendering", "A-Audio", "A-Networking", "A-UI", "A-Scenes", "A-ECS",
+        "A-Assets", "A-Input", "A-Windowing", "A-Animation", "S-Needs-Triage"},
+    "luanti-org/luanti": {"Performance", "@ Client rendering", "@ Sound", "@ Network",
+        "@ Formspec", "@ Mainmenu", "@ Map / Mapgen", "@ Savefiles", "@ Script API",
+        "@ Client / Controls / Input"},
+    "OpenRCT2/OpenRCT2": {"performance", "multiplayer", "audio", "rendering", "user interface",
+        "save/load"},
 }  # fmt: skip
 COMPONENT_ORDER = ["performance", "save", "network", "audio", "graphics", "ui", "other"]
 SEVERITY_WORDS = {  # first matching severity wins, in this order
@@ -116,6 +144,23 @@ def intended() -> dict[tuple[str, int], dict]:
     return {(row["repo"], row["number"]): row for row in rows}
 
 
+@pytest.fixture(scope="module")
+def intended_type() -> dict[int, str]:
+    rows = [json.loads(line) for line in (DEMO / "intended_type.jsonl").read_text().splitlines()]
+    return {row["id"]: row["issue_type"] for row in rows}
+
+
+@pytest.fixture(scope="module")
+def bugs(issues, intended_type) -> list[dict]:
+    return [row for row in issues if intended_type[row["id"]] == "bug"]
+
+
+@pytest.fixture(scope="module")
+def requests(issues, intended_type) -> list[dict]:
+    """The feature requests and questions."""
+    return [row for row in issues if intended_type[row["id"]] != "bug"]
+
+
 def _first_match(table: dict[str, str], text: str) -> str | None:
     for value, pattern in table.items():
         if re.search(rf"(?<![\w.])(?:{pattern})(?!\w)", text, flags=re.IGNORECASE):
@@ -137,18 +182,39 @@ def _time(stamp: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_github_files_hold_enough_issues_for_each_of_the_four_repos(issues):
+def test_github_files_hold_bugs_features_and_questions_for_each_of_the_four_repos(
+    issues, intended_type
+):
     per_repo = Counter(row["repo"] for row in issues)
-    assert sorted(per_repo) == sorted(REPOS)
-    assert sum(per_repo.values()) >= 240
-    assert min(per_repo.values()) >= 0.8 * max(per_repo.values()), per_repo
+    assert per_repo == {repo: sum(PER_CLASS.values()) for repo in REPOS}
+    for repo in REPOS:
+        classes = Counter(intended_type[row["id"]] for row in issues if row["repo"] == repo)
+        assert classes == PER_CLASS, (repo, classes)
     for stem, rows in _load("github").items():
         assert {row["repo"].replace("/", "__") for row in rows} == {stem}
         assert [row["number"] for row in rows] == sorted(row["number"] for row in rows)
+        # Numbers follow time, requests included (they sit between the bugs' numbers).
+        assert [row["created_at"] for row in rows] == sorted(row["created_at"] for row in rows)
+        classes = [intended_type[row["id"]] for row in rows]
+        half = len(rows) // 2
+        assert classes[0] == classes[-1] == "bug", stem
+        assert set(classes[:half]) == set(classes[half:]) == set(PER_CLASS), stem
+
+
+def test_intended_files_cover_exactly_the_issues_of_their_kind(issues, bugs, intended):
+    rows = [json.loads(line) for line in (DEMO / "intended_type.jsonl").read_text().splitlines()]
+    assert [set(row) for row in rows] == [{"id", "repo", "number", "issue_type"}] * len(rows)
+    assert {(r["id"], r["repo"], r["number"]) for r in rows} == {
+        (r["id"], r["repo"], r["number"]) for r in issues
+    }
+    assert len(rows) == len(issues) and {r["issue_type"] for r in rows} == set(PER_CLASS)
+    # The triage answer key is about bugs only: features and questions have no severity.
+    assert set(intended) == {(row["repo"], row["number"]) for row in bugs}
 
 
 def test_every_issue_has_exactly_the_raw_store_fields(issues):
     for row in issues:
+        assert list(row) == sorted(row), row["url"]  # the raw store writes keys sorted
         assert set(row) == set(ISSUE_FIELDS), row["url"]
         for field, kind in ISSUE_FIELDS.items():
             assert isinstance(row[field], kind) and not isinstance(row[field], bool), (field, row)
@@ -162,10 +228,12 @@ def test_every_issue_has_exactly_the_raw_store_fields(issues):
 def test_issue_ids_and_numbers_are_unique(issues):
     assert len({row["id"] for row in issues}) == len(issues)
     assert len({(row["repo"], row["number"]) for row in issues}) == len(issues)
+    for row in issues:  # the generator's scheme: one id block per repository
+        assert row["id"] == 9_000_000_000 + REPOS.index(row["repo"]) * 10_000_000 + row["number"]
 
 
-def test_labels_come_only_from_each_repos_vocabulary_and_agree_with_the_intent(issues, intended):
-    for row in issues:
+def test_bug_labels_come_only_from_each_repos_vocabulary_and_agree_with_the_intent(bugs, intended):
+    for row in bugs:
         assert set(row["labels"]) <= VOCAB[row["repo"]], (row["url"], row["labels"])
         truth = intended[(row["repo"], row["number"])]
         severities = {
@@ -181,8 +249,47 @@ def test_labels_come_only_from_each_repos_vocabulary_and_agree_with_the_intent(i
         if components:
             first = min(components, key=COMPONENT_ORDER.index)
             assert first == truth["component"], (row["url"], row["labels"], truth)
-    unlabelled = sum(not row["labels"] for row in issues) / len(issues)
+    unlabelled = sum(not row["labels"] for row in bugs) / len(bugs)
     assert 0.10 <= unlabelled <= 0.20, unlabelled
+
+
+def test_every_feature_and_question_carries_its_class_label_and_only_area_labels(
+    requests, intended_type
+):
+    for row in requests:
+        kind = intended_type[row["id"]]
+        mine, other = CLASS_LABEL[row["repo"]][kind], CLASS_LABEL[row["repo"]]
+        assert row["labels"][0] == mine, (row["url"], row["labels"])
+        assert set(row["labels"][1:]) <= REQUEST_AREAS[row["repo"]], (row["url"], row["labels"])
+        assert not set(row["labels"]) & (set(other.values()) - {mine})
+        assert len(set(row["labels"])) == len(row["labels"])
+    # Severity labels would make a request look like a bug report to the triage label maps.
+    severity = {label for label, (field, _) in LABEL_MAP.items() if field == "severity"}
+    assert not any(set(row["labels"]) & severity for row in requests)
+    assert sum(len(row["labels"]) > 1 for row in requests) >= 0.3 * len(requests)
+
+
+def test_class_labels_never_appear_on_bugs_and_each_repo_uses_its_own(bugs, requests):
+    for repo, labels in CLASS_LABEL.items():
+        assert not set(labels.values()) & VOCAB[repo]  # the bug vocabulary
+        used = {label for row in requests if row["repo"] == repo for label in row["labels"]}
+        assert set(labels.values()) <= used
+    assert not any(set(row["labels"]) & set(CLASS_LABEL[row["repo"]].values()) for row in bugs)
+
+
+def test_github_issue_types_are_set_on_a_third_of_the_typed_trackers_only(issues, intended_type):
+    for row in issues:
+        if row["repo"] not in TYPED_REPOS:
+            assert row["type"] is None, row["url"]
+        else:
+            assert row["type"] in (None, TYPE_NAME[intended_type[row["id"]]]), row["url"]
+    for repo in TYPED_REPOS:
+        for kind, n in PER_CLASS.items():
+            typed = [
+                row for row in issues
+                if row["repo"] == repo and intended_type[row["id"]] == kind and row["type"]
+            ]  # fmt: skip
+            assert 0.25 <= len(typed) / n <= 0.4, (repo, kind, len(typed))
 
 
 def test_intended_triage_values_are_balanced(intended):
@@ -193,34 +300,34 @@ def test_intended_triage_values_are_balanced(intended):
     assert set(Counter(row["component"] for row in intended.values())) == set(COMPONENT_ORDER)
 
 
-def test_reproducibility_is_stated_in_the_text_and_never_contradicted(issues, intended):
+def test_reproducibility_is_stated_in_the_text_and_never_contradicted(bugs, intended):
     stated = 0
-    for row in issues:
+    for row in bugs:
         truth = intended[(row["repo"], row["number"])]["reproducibility"]
         found = _first_match(REPRO_WORDS, row["title"] + "\n" + row["body"])
         assert found == (None if truth == "none" else truth), (row["url"], found, truth)
         stated += found is not None
-    assert stated / len(issues) >= 0.85
+    assert stated / len(bugs) >= 0.85
 
 
-def test_severity_words_in_the_text_match_the_intended_severity(issues, intended):
+def test_severity_words_in_the_text_match_the_intended_severity(bugs, intended):
     agree = sum(
         _first_match(SEVERITY_WORDS, row["title"] + "\n" + row["body"])
         == intended[(row["repo"], row["number"])]["severity"]
-        for row in issues
+        for row in bugs
         if row["body"]
     )
-    assert agree / sum(bool(row["body"]) for row in issues) >= 0.97
+    assert agree / sum(bool(row["body"]) for row in bugs) >= 0.97
 
 
-def test_component_is_inferable_from_title_and_body(issues, intended):
+def test_component_is_inferable_from_title_and_body(bugs, intended):
     agree = 0
-    for row in issues:
+    for row in bugs:
         found = _first_match(COMPONENT_WORDS, row["title"]) or _first_match(
             COMPONENT_WORDS, row["body"]
         )
         agree += (found or "other") == intended[(row["repo"], row["number"])]["component"]
-    assert agree / len(issues) >= 0.85
+    assert agree / len(bugs) >= 0.85
 
 
 def test_issue_texts_are_varied_and_realistically_formatted(issues):
@@ -234,6 +341,30 @@ def test_issue_texts_are_varied_and_realistically_formatted(issues):
     assert sum("```" in body for body in bodies) >= 0.15 * len(bodies)
     assert sum(bool(re.search(r"^#{2,5} ", body, re.M)) for body in bodies) >= 0.3 * len(bodies)
     assert sum(row["state"] == "closed" for row in issues) >= 0.2 * len(issues)
+
+
+def test_features_and_questions_are_not_told_apart_by_their_first_word(requests, intended_type):
+    """Like live trackers, not every question starts with "How" nor every feature with "Add"."""
+    question_openers = ("how", "is", "can", "what", "why", "where", "which", "does")
+    wrong = 0
+    for row in requests:
+        title = row["title"].lower()
+        asks = title.endswith("?") or title.split()[0] in question_openers
+        naive = "question" if asks else "feature"
+        wrong += naive != intended_type[row["id"]]
+    assert wrong >= 0.15 * len(requests), wrong
+    for kind in ("feature", "question"):
+        openers = Counter(
+            row["title"].split()[0].lower() for row in requests if intended_type[row["id"]] == kind
+        )
+        assert len(openers) >= 0.3 * sum(openers.values()), (kind, openers)
+        assert max(openers.values()) <= 0.25 * sum(openers.values()), (kind, openers)
+    # Short and long, in forms and in free prose, some with code.
+    lengths = sorted(len(row["body"].split()) for row in requests)
+    assert lengths[len(lengths) // 10] < 50 and lengths[-len(lengths) // 10] > 100, lengths
+    assert sum("```" in row["body"] for row in requests) >= 0.15 * len(requests)
+    in_form = sum(bool(re.search(r"^#{2,5} ", row["body"], re.M)) for row in requests)
+    assert 0.2 <= in_form / len(requests) <= 0.8, in_form
 
 
 def test_arxiv_files_hold_enough_papers_for_each_of_the_five_categories(papers):
@@ -289,7 +420,8 @@ def test_rerunning_the_generator_reproduces_the_committed_files_byte_for_byte(
     spec.loader.exec_module(module)
     files = module.render(tmp_path)
     committed = sorted(p.relative_to(DEMO) for p in DEMO.glob("*/*.jsonl")) + [
-        Path("intended_triage.jsonl")
+        Path("intended_triage.jsonl"),
+        Path("intended_type.jsonl"),
     ]
     assert sorted(p.relative_to(tmp_path) for p in files) == sorted(committed)
     for path, data in files.items():

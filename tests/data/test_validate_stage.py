@@ -25,6 +25,7 @@ pytestmark = (
 DATASETS = {
     "raw_github", "raw_arxiv", "triage_train", "triage_valid", "triage_test",
     "papers_train", "papers_valid", "papers_test",
+    "issue_type_train", "issue_type_valid", "issue_type_test",
 }  # fmt: skip
 
 

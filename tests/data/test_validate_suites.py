@@ -133,7 +133,7 @@ def test_renamed_upstream_label_set_fails_semantics(paths):
     checks = {
         e["description"].split(" issues ")[0]: e
         for e in report["expectations"]
-        if e["column"] == "has_mapped_label" and e["name"] == "expect_column_mean_to_be_between"
+        if e["column"] == "human_label_triage" and e["name"] == "expect_column_mean_to_be_between"
     }
     godot, bevy_check = (
         checks["at least 20% of godotengine/godot"],
@@ -306,7 +306,7 @@ def test_committed_suites_are_what_the_code_builds_for_the_shipped_params():
         "raw_github": suites.raw_github_suite(params.validate_, params.prepare, demo_repos),
         "raw_arxiv": suites.raw_arxiv_suite(params.validate_),
     }
-    for name in ("triage", "papers"):
+    for name in params.prepare.tasks:
         task = get_task(params.prepare, name)
         built |= {f"{name}_{s}": suites.task_split_suite(params.validate_, task, s) for s in SPLITS}
     committed = {p.stem: p for p in (repo / "gx" / "expectations").glob("*.json")}
@@ -316,3 +316,46 @@ def test_committed_suites_are_what_the_code_builds_for_the_shipped_params():
         for entry in stored:
             entry.pop("id")
         assert stored == _canonical(expectations), f"gx/expectations/{dataset}.json is stale"
+
+
+# ------------------------------------------- issue #20: human labels first, named when missing
+def test_a_field_with_too_few_human_labels_fails_naming_the_field_count_and_fix(paths):
+    def humans_only(data):
+        data["prepare"]["triage"]["weak_labels"] = []  # what a user of real trackers starts with
+        data["prepare"]["triage"]["min_human_labels"] = 20
+
+    text = yaml.safe_load(paths.params.read_text())
+    humans_only(text)
+    paths.params.write_text(yaml.safe_dump(text, sort_keys=False))
+    from adapterflow.prepare import run_prepare
+
+    run_prepare(load_params(paths.params).prepare, paths)
+    report = _validate(paths, "triage_train")
+    failed = {e["column"]: e for e in report["expectations"] if not e["success"]}
+    # The fixture's godot labels say severity (crash/regression) and component (topic:*), never
+    # reproducibility: that field has no human label at all.
+    entry = failed["human_reproducibility"]
+    assert entry["observed_value"] == 0
+    assert "at least 20 train examples have a reproducibility that a person gave" in (
+        entry["description"]
+    )
+    assert "python -m adapterflow labels" in entry["description"]
+    assert "human_component" not in failed and "human_severity" not in failed
+
+
+def test_a_repository_without_any_label_the_task_maps_fails_naming_the_fix(paths):
+    """A repository whose issues carry no label at all (bad input): validate names the fix."""
+    data = yaml.safe_load(paths.params.read_text())
+    data["scrape"]["github"]["repos"].append("o/unlabelled")
+    paths.params.write_text(yaml.safe_dump(data, sort_keys=False))
+    rawdata.write_github_store(
+        paths,
+        [rawdata.issue("o/unlabelled", n, f"Thing {n}", "It is odd.", []) for n in range(30)],
+    )
+    report = _validate(paths, "raw_github")
+    check = next(
+        e for e in report["expectations"]
+        if e["column"] == "human_label_issue_type" and "o/unlabelled" in e["description"]
+    )  # fmt: skip
+    assert not check["success"] and check["observed_value"] == 0
+    assert "python -m adapterflow labels" in check["description"]

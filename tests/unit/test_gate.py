@@ -161,3 +161,51 @@ def test_task_floors_reject_unknown_metrics(promote):
         PromoteParams.model_validate(
             promote.model_dump() | {"task_floors": {"papers": {"rouge": 0.5}}}
         )
+
+
+def _promote(**change: Any) -> PromoteParams:
+    base = {
+        "floors": {"structural": 0.7, "content": 0.7, "bleu": 0.7},
+        "task_floors": {},
+        "use_lower_bound": False,
+        "regression_metrics": ["structural", "content", "bleu"],
+        "regression_tolerance": 0.02,
+        "min_test_size": 30,
+    }
+    return PromoteParams.model_validate({**base, **change})
+
+
+def test_a_macro_f1_floor_refuses_an_adapter_that_answers_the_majority_class():
+    """Issue #20: 80% accuracy by always answering 'bug' passes content, not macro-F1."""
+    pp = _promote(task_floors={"issue_type": {"macro_f1": 0.7}})
+    metrics = {**_metrics(50, 0.8), "task": "issue_type", "macro_f1_mean": 0.296}
+    metrics["intervals"]["macro_f1"] = [0.25, 0.33]
+    decision = decide(metrics, _rows(50, 40), pp)
+    assert not decision.passed
+    assert "FAIL: macro_f1 0.296 < floor 0.70" in decision.reasons
+    assert "pass: content 0.800 >= floor 0.70" in decision.reasons
+
+
+def test_a_macro_f1_floor_on_a_task_without_enum_fields_says_how_to_fix_it():
+    pp = _promote(task_floors={"papers": {"macro_f1": 0.7}})
+    decision = decide({**_metrics(50, 0.9), "task": "papers"}, _rows(50, 50), pp)
+    assert not decision.passed
+    assert any("no value for this task" in r and "task_floors" in r for r in decision.reasons)
+
+
+def test_the_gate_report_says_who_labelled_the_test_set_and_what_the_majority_scores():
+    metrics = {
+        **_metrics(50, 0.9),
+        "task": "triage",
+        "macro_f1_mean": 0.8,
+        "labels": {"scored": {"severity": 50}, "human": {"severity": 12}, "human_share": 0.24},
+        "majority": {"answer": {"severity": "medium"}, "content": 0.4, "macro_f1_mean": 0.14},
+    }
+    reasons = decide(metrics, _rows(50, 45), _promote()).reasons
+    assert any("24% of the scored test labels came from people (severity 12/50)" in r for r in reasons)
+    assert any("majority-class answer {'severity': 'medium'} scores content 0.400" in r for r in reasons)
+
+
+def test_a_floor_naming_an_unknown_metric_is_refused_at_load():
+    with pytest.raises(ValueError, match="macro_f1"):
+        _promote(task_floors={"issue_type": {"macro_f2": 0.7}})

@@ -14,7 +14,7 @@ from adapterflow.prepare.labelling import Labeller, provenance_kind
 from adapterflow.prepare.normalise import normalise_markdown
 from tests.conftest import REPO_ROOT
 
-VOCABULARY = load_params(REPO_ROOT / "params.yaml").prepare.triage.vocabulary.values()
+VOCABULARY = load_params(REPO_ROOT / "params.yaml").prepare.triage.vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +128,57 @@ def test_label_map_outside_the_vocabulary_is_rejected_with_the_fix(tmp_path):
     assert "'rendering'" in str(err.value) and "graphics" in str(err.value)
 
 
-def test_missing_default_is_rejected(tmp_path):
+def _section(tmp_path, edit):
     data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    del data["prepare"]["triage"]["defaults"]["reproducibility"]
+    edit(data["prepare"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(ParamsError, match="defaults lacks"):
-        load_params(path)
+    return load_params(path).prepare
 
+
+def test_without_weak_labels_only_people_label_and_the_rest_is_unlabelled(tmp_path):
+    """Issue #20: by default only human-given values count; a keyword or a default is no label."""
+    prepare = _section(tmp_path, lambda p: p["triage"].update(weak_labels=[]))
+    got = Labeller(prepare.triage).label(
+        "godotengine/godot", ["bug", "crash"], "Crash when the sound stops", "Every time."
+    )
+    assert got.provenance == {
+        "severity": "label:crash", "component": "unlabelled", "reproducibility": "unlabelled"
+    }  # fmt: skip
+    # The placeholder is the weak guess (context only, masked in training, never scored).
+    assert got.values["component"] == "audio" and got.values["reproducibility"] == "always"
+
+
+def test_opted_in_weak_labels_are_recorded_as_such(tmp_path):
+    prepare = _section(tmp_path, lambda p: p["triage"].update(weak_labels=["keyword"]))
+    got = Labeller(prepare.triage).label("godotengine/godot", [], "Crash on load", "")
+    assert got.provenance["severity"] == "keyword:crash*"
+    assert got.provenance["reproducibility"] == "unlabelled"  # "default" not opted in
+
+
+def test_a_missing_default_leaves_the_field_unlabelled(tmp_path):
+    """Defaults may be partial: with no default and no other label the field is unlabelled."""
+
+    def drop(prepare):
+        del prepare["triage"]["defaults"]["reproducibility"]
+
+    got = Labeller(_section(tmp_path, drop).triage).label("godotengine/godot", [], "x", "")
+    assert got.provenance["reproducibility"] == "unlabelled"
+    assert got.values["reproducibility"] in VOCABULARY["reproducibility"]
+
+
+def test_issue_type_reads_the_repo_map_then_github_type_then_common_spellings():
+    labeller = Labeller(load_params(REPO_ROOT / "params.yaml").prepare.issue_type)
+    assert labeller.label("bevyengine/bevy", ["C-Question"], "t", "").provenance == {
+        "type": "label:C-Question"
+    }
+    got = labeller.label("o/r", [], "t", "", issue_type="Feature")
+    assert (got.values, got.provenance) == ({"type": "feature"}, {"type": "type:Feature"})
+    got = labeller.label("o/r", ["Type: Bug"], "t", "")  # a common spelling, any case
+    assert (got.values, got.provenance) == ({"type": "bug"}, {"type": "label:type: bug"})
+    assert labeller.label("o/r", ["good first issue"], "t", "").provenance == {
+        "type": "unlabelled"
+    }
 
 def _real_issues(real_data):
     issues = []

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from adapterflow.evaluate.report import bleu_reference
 from adapterflow.evaluate.metrics import (
     INVALID,
     bleu_bootstrap_interval,
     chrf,
     confusion_and_macro_f1,
     corpus_bleu,
+    per_class,
     score_field,
     score_item,
     summarise,
@@ -247,3 +249,57 @@ def test_summarise_averages_overlap_scores_and_records_the_scoring():
     assert m["content"] == pytest.approx(((1 + 1) / 2 + (0 + 2 / 3) / 2) / 2)
     assert m["scoring"] == PAPER_SCORING
     assert set(m["confusion"]) == {"primary_category"}  # no confusion matrix for free text
+
+
+def test_per_class_precision_recall_by_hand():
+    confusion, _ = confusion_and_macro_f1(
+        ["a", "a", "b", "c"], ["a", "b", "b", None], ["a", "b", "c"]
+    )
+    got = per_class(confusion)
+    assert got["a"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert got["b"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    # c was answered invalidly: a false negative, no precision to speak of.
+    assert got["c"] == pytest.approx({"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1})
+
+
+def test_a_majority_answer_scores_its_share_as_accuracy_but_not_as_macro_f1():
+    """Issue #20: 'always bug' must not look good. 8 bugs, 1 feature, 1 question."""
+    schema = {
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": ["bug", "feature", "question"]}},
+        "required": ["type"],
+        "additionalProperties": False,
+    }
+    refs = [json.dumps({"type": t}) for t in ["bug"] * 8 + ["feature", "question"]]
+    outputs = [json.dumps({"type": "bug"})] * 10
+    scores = [score_item(o, r, schema, ["type"]) for o, r in zip(outputs, refs, strict=True)]
+    m = summarise(scores, outputs, refs, schema, ["type"], confidence=0.95, n_boot=200, seed=0)
+    assert m["content"] == pytest.approx(0.8)
+    # bug F1 = 2*8/(16+2) = 0.889; feature and question 0 (present in the references)
+    assert m["macro_f1"]["type"] == pytest.approx((16 / 18) / 3)
+    assert m["macro_f1_mean"] == pytest.approx(m["macro_f1"]["type"])
+    lo, hi = m["intervals"]["macro_f1"]
+    assert lo <= m["macro_f1_mean"] <= hi < 0.5
+    assert m["per_class"]["type"]["feature"]["recall"] == 0.0
+
+
+def test_unlabelled_fields_count_in_no_score():
+    """A field with no human label is left out of its item's content and the field's average."""
+    out = _out(component="audio")  # wrong component, but nobody labelled it for item 0
+    scores = [
+        score_item(out, REF, SCHEMA, FIELDS, scored=["severity", "reproducibility"]),
+        score_item(REF, REF, SCHEMA, FIELDS),
+    ]
+    assert scores[0].content == 1.0 and set(scores[0].fields) == {"severity", "reproducibility"}
+    m = summarise(scores, [out, REF], [REF, REF], SCHEMA, FIELDS, confidence=0.95, n_boot=50, seed=0)
+    assert m["content"] == 1.0
+    assert m["field_n"] == {"severity": 2, "component": 1, "reproducibility": 2}
+    assert m["fields"]["component"] == 1.0
+    assert sum(map(sum, m["confusion"]["component"]["matrix"])) == 1
+
+
+def test_bleu_reference_takes_the_outputs_value_for_an_unlabelled_field():
+    out = _out(component="audio")
+    assert json.loads(bleu_reference(REF, out, ["severity", "reproducibility"])) == json.loads(out)
+    assert bleu_reference(REF, out, list(FIELDS)) == REF
+    assert bleu_reference(REF, "not json", ["severity"]) == REF

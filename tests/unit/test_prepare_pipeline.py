@@ -290,3 +290,41 @@ def test_two_stores_of_one_renamed_repository_without_state_give_each_issue_once
     expected = {i: assign_split(params.prepare.split.salt, "triage", i, 0.15, 0.10) for i in newer}
     assert {r["meta"]["item_id"]: r["meta"]["split"] for r in records} == expected
     assert only_old <= set(newer)
+
+
+# ------------------------------------------------------ issue #20: labels people gave, first
+def test_issue_type_keeps_only_human_labelled_issues_and_reports_coverage(project, tiny_model_dir):
+    rawdata.link_base_model(project, tiny_model_dir)
+    bugs = [{**i, "labels": [*i["labels"], "bug"]} for i in rawdata.github_issues(40)]
+    unlabelled = rawdata.github_issues(10, start=500)  # topic labels only: no type for anyone
+    typed = [
+        rawdata.issue("godotengine/godot", 900 + n, f"Allow export {n}", "Please.", [], type="Feature")
+        for n in range(5)
+    ]
+    rawdata.write_github_store(project, bugs + unlabelled + typed + rawdata.request_issues(20))
+    params = _set(project, **{"prepare.tasks": ["issue_type", "triage"]})
+    summary = run_prepare(params.prepare, project)
+    assert summary.tasks["issue_type"].dropped == {"no_label": 10}
+    by_ref = _by_ref(project, "issue_type")
+    assert by_ref["godotengine/godot#900"]["meta"]["provenance"] == {"type": "type:Feature"}
+    assert by_ref["godotengine/godot#1002"]["meta"]["provenance"] == {"type": "label:discussion"}
+    # triage is for bug reports: the 20 labelled requests and the 5 typed features are left out
+    assert summary.tasks["triage"].dropped == {"excluded_label": 20, "excluded_type": 5}
+    report = read_json(project.prepare_report)["tasks"]["issue_type"]["coverage"]
+    total = {split: report[split]["type"] for split in SPLITS}
+    assert sum(c["examples"] for c in total.values()) == 65
+    assert all(c["human"] == c["examples"] and c["weak"] == c["unlabelled"] == 0 for c in total.values())
+    assert sum(c["classes"].get("feature", 0) for c in total.values()) == 15
+
+
+def test_a_triage_field_nobody_labelled_is_marked_unlabelled_without_weak_labels(triage_project):
+    paths, _ = triage_project
+    params = _set(paths, **{"prepare.triage.weak_labels": []})
+    run_prepare(params.prepare, paths)
+    records = list(_records(paths, "triage").values())
+    # the fixture labels severity on half the issues and reproducibility never
+    assert all(r["meta"]["provenance"]["reproducibility"] == "unlabelled" for r in records)
+    coverage = read_json(paths.prepare_report)["tasks"]["triage"]["coverage"]["train"]
+    assert coverage["reproducibility"]["human"] == 0
+    assert coverage["reproducibility"]["unlabelled"] == coverage["reproducibility"]["examples"]
+    assert coverage["component"]["human"] == coverage["component"]["examples"]

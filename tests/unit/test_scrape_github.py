@@ -321,3 +321,19 @@ def test_an_unchanged_repository_costs_a_304_via_its_etag(project):
     assert (third.fetched, third.total, third.complete) == (0, 30, True)
     assert "not modified" in third.note
     assert (project.raw_github / "o__r.jsonl").read_bytes() == before
+
+
+def test_recorded_2025_issue_types_are_stored_by_name(real_data):
+    """Issue #20: GitHub's issue type (2025) is a human label; the raw store keeps its name."""
+    from adapterflow.scrape.github import normalise_issue
+
+    gh = real_data / "github"
+    for name, want in [
+        ("pygithub_2025_issues_type_bug", {"Bug"}),
+        ("pygithub_2025_issues_closed_type_feature", {"Feature"}),
+    ]:
+        items = json.loads((gh / f"{name}.body.json").read_text())
+        got = {normalise_issue("PyGithub/PyGithub", i)["type"] for i in items}
+        assert got == want, name
+    old = json.loads((gh / "openframeworks_2018_issues_p01.body.json").read_text())[0]
+    assert normalise_issue("openframeworks/openFrameworks", old)["type"] is None  # before types

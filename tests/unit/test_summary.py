@@ -49,15 +49,16 @@ def _project(tmp_path: Path) -> tuple[ProjectPaths, object]:
 def test_summary_gives_metrics_gate_reasons_champion_and_next_step(tmp_path):
     paths, params = _project(tmp_path)
     text = build_summary(params, paths)
-    triage, papers = text.split("\n\n")
+    triage, papers, issue_type = text.split("\n\n")
     assert triage.startswith("== triage") and papers.startswith("== papers")
-    assert "content         0.810  [0.710, 0.910]      0.000  0.70  ok" in triage
+    assert issue_type.startswith("== issue_type") and "not evaluated yet" in issue_type
+    assert "content         0.810  [0.710, 0.910]      0.000         -  0.70  ok" in triage
     assert "severity 0.700 (exact; zero-shot 0.000)" in triage
     assert "gate: PASSED, promoted v0001" in triage and "champion: none -> v0001" in triage
     assert "trained: 48 steps, 36,000 tokens in 4 min 10 s" in triage
     assert "python -m adapterflow predict triage" in triage
     assert "zero-shot answers reused" in triage
-    assert "content         0.550  [0.450, 0.650]      0.000  0.70  BELOW" in papers
+    assert "content         0.550  [0.450, 0.650]      0.000         -  0.70  BELOW" in papers
     assert "title 0.700 (token_f1" in papers
     assert "gate: REFUSED, not promoted" in papers
     assert "    FAIL: content 0.550 < floor 0.70" in papers  # every reason, verbatim

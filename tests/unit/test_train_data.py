@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapterflow.chat import render_completion, render_prompt
@@ -11,6 +13,7 @@ from adapterflow.train.data import (
     TrainError,
     batch_order,
     collate,
+    collate_packed,
     encode,
     encode_split,
     load_records,
@@ -101,3 +104,20 @@ def test_length_grouping_cuts_padding():
     grouped = batch_order(lengths, 4, seed=0, epoch=0, group_by_length=True)
     plain = batch_order(lengths, 4, seed=0, epoch=0, group_by_length=False)
     assert padding(grouped) < padding(plain) / 3
+
+
+def test_unlabelled_values_train_nothing_but_the_rest_of_the_answer_does(tokenizer):
+    """Issue #20: a field no person labelled must not train on its placeholder guess."""
+    record = example(5)
+    record["meta"] = {"provenance": {"severity": "label:crash", "component": "unlabelled"}}
+    placeholder = json.loads(record["messages"][-1]["content"])["component"]
+    full = encode(tokenizer, example(5), 512)
+    masked = encode(tokenizer, record, 512)
+    assert full.input_ids == masked.input_ids, "the model still reads the same answer"
+    assert masked.ignored and all(i >= masked.n_prompt for i in masked.ignored)
+    assert tokenizer.decode([masked.input_ids[i] for i in masked.ignored]).strip('" ') == placeholder
+    for batch in (collate([masked], tokenizer.pad_token_id),
+                  collate_packed([masked], tokenizer.pad_token_id, 512)):  # fmt: skip
+        learned = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX].tolist()
+        assert placeholder not in tokenizer.decode(learned)
+        assert "severity" in tokenizer.decode(learned)
