@@ -20,19 +20,20 @@ Run (from the repository root; needs models/base: `python -m adapterflow import`
 
     source runs/env.sh && .venv/bin/pip install -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/real_issue_type.py            # full run
-    .venv/bin/python benchmarks/real_issue_type.py --smoke    # plumbing check, 3-8 min
+    .venv/bin/python benchmarks/real_issue_type.py --smoke    # plumbing check, ~1 min
 
 Options: --workdir DIR (the project goes there and is kept), --keep (keep the temporary project),
 --base-model DIR (default models/base), --csv FILE. A failed stage stops the run and keeps the
 project. --smoke serves 10 issues per class per repository, trains 2 steps and decodes 16 tokens:
 its figures mean nothing (the file name and the printout say so).
 
-Time on a 2-core CPU, estimated from the prepared data and two smoke runs, not yet measured whole:
-train ~1,150 examples x ~115 tokens (prompt + answer) x 2 epochs = ~265k tokens, ~15 min at
-~300 tokens/s (30 min at 150); evaluate ~215 validation items one at a time, twice (adapter and
-zero-shot base): two smoke runs answered 21 items x 2 at 16 new tokens in 29 s and in 312 s on
-the same shared machine (load 3-4; busy cores stall torch's threads), and a trained adapter
-stops after ~9 tokens, so ~3 min, up to ~30; scrape, prepare, validate ~20 s. About 20-45 min.
+Time on a 2-core CPU, estimated from the prepared data and three smoke runs, not yet measured
+whole: train ~1,150 examples x ~115 tokens (prompt + answer) x 2 epochs = ~265k tokens, ~10 min
+at the 455 tokens/s of the quiet smoke run (15 min at 300, 30 at 150); evaluate ~215 validation
+items one at a time, twice (adapter and zero-shot base): the smoke runs answered 21 items x 2 at
+16 new tokens in 28-29 s, and once in 312 s under other people's load (busy cores stall torch's
+threads), and a trained adapter stops after ~9 tokens, so ~3-5 min, up to ~30 under load;
+scrape, prepare, validate ~20 s. About 15-45 min in all; --smoke ~1 min when quiet.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "prepare": {k: prepare[k] for k in ("splits", "sources", "labels", "dropped", "truncated")}
         | {"input_tokens": {k: v for k, v in prepare["input_tokens"].items() if k != "histogram"}},
         "results": scores,
+        # The product's own figures (pooled over repositories), to check the per-repo ones against.
+        "evaluate_metrics": json.loads(paths.metrics(TASK).read_text()),
         "settings": {
             "prepare.split": params["prepare"]["split"],
             f"prepare.{TASK}": params["prepare"][TASK],
