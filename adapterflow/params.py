@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -142,7 +142,8 @@ class PromoteParams(Section):
         for name, floor in floors.items():
             if name not in FLOOR_METRICS:
                 raise ValueError(
-                    f"promote.floors names unknown metric {name!r}; use one of {list(FLOOR_METRICS)}"
+                    f"promote.floors names unknown metric {name!r}; "
+                    f"use one of {list(FLOOR_METRICS)}"
                 )
             if not 0.0 <= floor <= 1.0:
                 raise ValueError(
@@ -194,6 +195,43 @@ class TrainParams(Section):
     log_every: int = Field(ge=1)
     num_threads: int = Field(ge=0)
     base_matmul_dtype: Literal["auto", "float32", "bfloat16"]
+    # task -> {train key: value}: what one task trains differently (a 3-class answer of a few
+    # tokens needs fewer epochs than a 3-field one); applied by `for_task`, checked at load.
+    task_overrides: dict[str, dict[str, Any]]
+
+    @field_validator("task_overrides")
+    @classmethod
+    def _overrides_name_train_keys(
+        cls, overrides: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        for task, changes in overrides.items():
+            unknown = [k for k in changes if k not in cls.model_fields or k == "task_overrides"]
+            if unknown:
+                raise ValueError(
+                    f"train.task_overrides.{task} names {unknown}, which are not train keys; use "
+                    f"some of {[k for k in cls.model_fields if k != 'task_overrides']}"
+                )
+        return overrides
+
+    @model_validator(mode="after")
+    def _overrides_are_valid_values(self) -> TrainParams:
+        for task in self.task_overrides:
+            try:
+                self.for_task(task)
+            except ValidationError as exc:
+                raise ValueError(_section_errors(f"train.task_overrides.{task}", exc)) from None
+        return self
+
+    def for_task(self, task: str) -> TrainParams:
+        """These params with `task_overrides[task]` applied: what `train@<task>` runs with.
+
+        Raises:
+            pydantic.ValidationError: an override gives a value its key does not accept.
+        """
+        changes = self.task_overrides.get(task, {})
+        if not changes:
+            return self
+        return type(self).model_validate({**self.model_dump(), **changes, "task_overrides": {}})
 
     @field_validator("target_modules")
     @classmethod

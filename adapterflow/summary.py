@@ -23,6 +23,10 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _metric_lines(metrics: Metrics, floors: dict[str, float]) -> list[str]:
     base, majority = metrics.baseline, metrics.majority
     lines = [
@@ -39,7 +43,7 @@ def _metric_lines(metrics: Metrics, floors: dict[str, float]) -> list[str]:
         most = None if majority is None else metric_value(majority.model_dump(), name)
         lines.append(
             f"  {name:<11} {value:>9.3f}  [{lo:.3f}, {hi:.3f}]  "
-            f"{'-' if zero is None else f'{zero:.3f}':>9} {'-' if most is None else f'{most:.3f}':>9}"
+            f"{_figure(zero):>9} {_figure(most):>9}"
             f"  {'-' if floor is None else f'{floor:.2f}'}{mark}"
         )
     if metrics.labels is not None:

@@ -112,10 +112,14 @@ def write_arxiv_store(paths: ProjectPaths, papers: list[dict[str, Any]]) -> None
         )
 
 
-# Feature requests and questions for the issue_type task, in godot's labels (triage leaves them out).
+# Feature requests and questions for issue_type, in godot's labels (triage leaves them out).
 REQUESTS = [
     ("enhancement", "Add a way to {} from the inspector", "It would help if the editor could {}."),
-    ("discussion", "How do I {} in GDScript?", "Is there a recommended way to {}? The docs are unclear."),
+    (
+        "discussion",
+        "How do I {} in GDScript?",
+        "Is there a recommended way to {}? The docs are unclear.",
+    ),
 ]
 REQUEST_TOPICS = [
     "bake lights per scene", "mute one audio bus", "retry a failed peer connection",

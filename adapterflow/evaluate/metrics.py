@@ -308,9 +308,7 @@ def confusion_and_macro_f1(
     if average_over is not None:  # a fixed class set (the bootstrap: a resample may miss one)
         present = [i for i, label in enumerate(labels) if label in average_over]
     else:
-        present = [
-            i for i, _ in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)
-        ]
+        present = [i for i, _ in enumerate(labels) if sum(matrix[i]) or sum(r[i] for r in matrix)]
     f1s = []
     for i in present:
         tp = matrix[i][i]

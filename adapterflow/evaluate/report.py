@@ -105,7 +105,11 @@ def label_sources(examples: Sequence[dict[str, Any]], fields: Sequence[str]) -> 
             scored[f] += 1
             human[f] += is_human(provenance.get(f, ""))
     total = sum(scored.values())
-    return {"scored": scored, "human": human, "human_share": sum(human.values()) / total if total else 0.0}
+    return {
+        "scored": scored,
+        "human": human,
+        "human_share": sum(human.values()) / total if total else 0.0,
+    }
 
 
 def majority_answer(
@@ -173,9 +177,9 @@ def build_reports(
         for block, free in zip((metrics, baseline), unconstrained, strict=True):
             block["unconstrained"] = {
                 k: v
-                for k, v in score_outputs(
-                    free, references, schema, fields, ev, scoring, scored
-                )[0].items()
+                for k, v in score_outputs(free, references, schema, fields, ev, scoring, scored)[
+                    0
+                ].items()
                 if k in ("structural", "content", "bleu", "fields", "intervals")
             }
     document = {

@@ -31,7 +31,11 @@ if TYPE_CHECKING:  # the label-driven task builds a Labeller; only the type come
     from adapterflow.tasks.labelled import LabelTaskParams
 
 UNLABELLED = "unlabelled"  # provenance of a field no person (nor an opted-in weak rule) labelled
-HUMAN_KINDS = ("label", "type", "field")  # a person decided: a label, an issue type, a paper's own record
+HUMAN_KINDS = (
+    "label",
+    "type",
+    "field",
+)  # a person decided: a label, an issue type, a paper's own record
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def is_human(provenance: str) -> bool:
 
 
 def is_scored(provenance: str) -> bool:
-    """Whether a value with this provenance trains and counts in scores (anything but unlabelled)."""
+    """Whether a value with this provenance trains and counts in scores (all but unlabelled)."""
     return provenance != UNLABELLED
 
 

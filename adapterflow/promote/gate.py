@@ -159,9 +159,7 @@ def _label_notes(metrics: Mapping[str, Any]) -> list[str]:
     notes = []
     labels = metrics.get("labels")
     if labels:
-        per_field = ", ".join(
-            f"{f} {labels['human'][f]}/{n}" for f, n in labels["scored"].items()
-        )
+        per_field = ", ".join(f"{f} {labels['human'][f]}/{n}" for f, n in labels["scored"].items())
         notes.append(
             f"note: {labels['human_share']:.0%} of the scored test labels came from people "
             f"({per_field}); the rest are weak labels the task opted into"

@@ -3,9 +3,9 @@
 A task is one module here (papers.py, ...) that exports `TASK = TaskPlugin(...)`
 (adapterflow/tasks/base.py), named as the task, plus its `prepare.<name>` section in params.yaml;
 nothing else lists it (docs/TASKS.md adds a third one). A label-driven task (issue_type, triage)
-needs no module: its `prepare.<name>` section says `kind: labels` (adapterflow/tasks/labelled.py). params.py asks `registered()` which
-sections exist and validates each with its task's type; the stages ask `get_tasks` for the
-definitions of the enabled ones.
+needs no module: its `prepare.<name>` section says `kind: labels` (adapterflow/tasks/labelled.py).
+params.py asks `registered()` which sections exist and validates each with its task's type; the
+stages ask `get_tasks` for the definitions of the enabled ones.
 
     from adapterflow.tasks import get_task, get_tasks
     tasks = get_tasks(load_params().prepare)  # name -> TaskDefinition, in prepare.tasks order

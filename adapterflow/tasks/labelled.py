@@ -117,11 +117,15 @@ class LabelTaskParams(Section):
         ):
             unknown = [f for f in names if f not in vocab]
             if unknown:
-                raise ValueError(f"{where} names unknown fields {unknown}; use some of {list(vocab)}")
+                raise ValueError(
+                    f"{where} names unknown fields {unknown}; use some of {list(vocab)}"
+                )
         if any(not n.strip() for names in self.template_fields.values() for n in names):
             raise ValueError("template_fields has an empty template name; use names like 'Area'")
         if len(set(self.weak_labels)) != len(self.weak_labels):
-            raise ValueError(f"weak_labels {list(self.weak_labels)} repeats a source; list each once")
+            raise ValueError(
+                f"weak_labels {list(self.weak_labels)} repeats a source; list each once"
+            )
         return self
 
 
@@ -151,9 +155,7 @@ def define_labelled(name: str, section: LabelTaskParams) -> TaskDefinition:
 
     def clean(issue: RawItem) -> tuple[str, str]:
         # An API caller may send a title alone; a stored issue always has a body key.
-        body = normalise_markdown(
-            issue.get("body"), section.max_code_lines, section.max_line_chars
-        )
+        body = normalise_markdown(issue.get("body"), section.max_code_lines, section.max_line_chars)
         return normalise_text(issue["title"]), body
 
     def user_turn(title: str, body: str) -> str:

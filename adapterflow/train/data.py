@@ -51,7 +51,6 @@ class Encoded:
     n_prompt: int
     ignored: tuple[int, ...] = ()  # positions in input_ids of unlabelled answer values: no loss
 
-
     @property
     def n_completion(self) -> int:
         return len(self.input_ids) - self.n_prompt

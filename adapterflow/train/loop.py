@@ -179,7 +179,8 @@ def run_train(
     """Train (or resume training) the adapter of `task`.
 
     Args:
-        train: the `train` section of params.yaml (drives everything; recorded with the adapter).
+        train: the `train` section of params.yaml (drives everything; `train.task_overrides` for
+            this task applied; the effective values are recorded with the adapter).
         paths: the project layout.
         task: task name, i.e. the folder under data/processed/.
         on_step: called as `on_step(step, loss)` after each optimizer step (and checkpoint), e.g.
@@ -191,7 +192,7 @@ def run_train(
     Raises:
         TrainError: missing/empty data, bad example, missing base model or target module.
     """
-    tp = train
+    tp = train.for_task(task)  # train.task_overrides applied: this task's effective settings
     started = time.perf_counter()
     device = pick_device()
     if device.type == "cpu":

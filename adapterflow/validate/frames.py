@@ -20,9 +20,8 @@ from adapterflow.io import read_jsonl
 from adapterflow.params import PrepareParams
 from adapterflow.paths import ProjectPaths
 from adapterflow.prepare.labelling import Labeller, is_human
-from adapterflow.tasks import label_sections
 from adapterflow.prepare.raw import store_files
-from adapterflow.tasks import SPLITS, TaskDefinition
+from adapterflow.tasks import SPLITS, TaskDefinition, label_sections
 
 GITHUB_FIELDS = raw_fields("github")
 ARXIV_FIELDS = raw_fields("arxiv")

@@ -336,8 +336,9 @@ def test_a_field_with_too_few_human_labels_fails_naming_the_field_count_and_fix(
     # reproducibility: that field has no human label at all.
     entry = failed["human_reproducibility"]
     assert entry["observed_value"] == 0
-    assert "at least 20 train examples have a reproducibility that a person gave" in (
-        entry["description"]
+    assert (
+        "at least 20 train examples have a reproducibility that a person gave"
+        in (entry["description"])
     )
     assert "python -m adapterflow labels" in entry["description"]
     assert "human_component" not in failed and "human_severity" not in failed

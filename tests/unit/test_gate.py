@@ -202,8 +202,12 @@ def test_the_gate_report_says_who_labelled_the_test_set_and_what_the_majority_sc
         "majority": {"answer": {"severity": "medium"}, "content": 0.4, "macro_f1_mean": 0.14},
     }
     reasons = decide(metrics, _rows(50, 45), _promote()).reasons
-    assert any("24% of the scored test labels came from people (severity 12/50)" in r for r in reasons)
-    assert any("majority-class answer {'severity': 'medium'} scores content 0.400" in r for r in reasons)
+    assert any(
+        "24% of the scored test labels came from people (severity 12/50)" in r for r in reasons
+    )
+    assert any(
+        "majority-class answer {'severity': 'medium'} scores content 0.400" in r for r in reasons
+    )
 
 
 def test_a_floor_naming_an_unknown_metric_is_refused_at_load():

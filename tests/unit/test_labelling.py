@@ -176,9 +176,8 @@ def test_issue_type_reads_the_repo_map_then_github_type_then_common_spellings():
     assert (got.values, got.provenance) == ({"type": "feature"}, {"type": "type:Feature"})
     got = labeller.label("o/r", ["Type: Bug"], "t", "")  # a common spelling, any case
     assert (got.values, got.provenance) == ({"type": "bug"}, {"type": "label:type: bug"})
-    assert labeller.label("o/r", ["good first issue"], "t", "").provenance == {
-        "type": "unlabelled"
-    }
+    assert labeller.label("o/r", ["good first issue"], "t", "").provenance == {"type": "unlabelled"}
+
 
 def _real_issues(real_data):
     issues = []

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from adapterflow.evaluate.report import bleu_reference
 from adapterflow.evaluate.metrics import (
     INVALID,
     bleu_bootstrap_interval,
@@ -23,6 +22,7 @@ from adapterflow.evaluate.metrics import (
     token_f1,
     wilson_interval,
 )
+from adapterflow.evaluate.report import bleu_reference
 
 FIELDS = ("severity", "component", "reproducibility")
 SCHEMA = {
@@ -291,7 +291,9 @@ def test_unlabelled_fields_count_in_no_score():
         score_item(REF, REF, SCHEMA, FIELDS),
     ]
     assert scores[0].content == 1.0 and set(scores[0].fields) == {"severity", "reproducibility"}
-    m = summarise(scores, [out, REF], [REF, REF], SCHEMA, FIELDS, confidence=0.95, n_boot=50, seed=0)
+    m = summarise(
+        scores, [out, REF], [REF, REF], SCHEMA, FIELDS, confidence=0.95, n_boot=50, seed=0
+    )
     assert m["content"] == 1.0
     assert m["field_n"] == {"severity": 2, "component": 1, "reproducibility": 2}
     assert m["fields"]["component"] == 1.0

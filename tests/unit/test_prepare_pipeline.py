@@ -298,7 +298,9 @@ def test_issue_type_keeps_only_human_labelled_issues_and_reports_coverage(projec
     bugs = [{**i, "labels": [*i["labels"], "bug"]} for i in rawdata.github_issues(40)]
     unlabelled = rawdata.github_issues(10, start=500)  # topic labels only: no type for anyone
     typed = [
-        rawdata.issue("godotengine/godot", 900 + n, f"Allow export {n}", "Please.", [], type="Feature")
+        rawdata.issue(
+            "godotengine/godot", 900 + n, f"Allow export {n}", "Please.", [], type="Feature"
+        )
         for n in range(5)
     ]
     rawdata.write_github_store(project, bugs + unlabelled + typed + rawdata.request_issues(20))
@@ -313,7 +315,9 @@ def test_issue_type_keeps_only_human_labelled_issues_and_reports_coverage(projec
     report = read_json(project.prepare_report)["tasks"]["issue_type"]["coverage"]
     total = {split: report[split]["type"] for split in SPLITS}
     assert sum(c["examples"] for c in total.values()) == 65
-    assert all(c["human"] == c["examples"] and c["weak"] == c["unlabelled"] == 0 for c in total.values())
+    assert all(
+        c["human"] == c["examples"] and c["weak"] == c["unlabelled"] == 0 for c in total.values()
+    )
     assert sum(c["classes"].get("feature", 0) for c in total.values()) == 15
 
 

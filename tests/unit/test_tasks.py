@@ -190,7 +190,11 @@ def test_triage_vocabulary_comes_from_params(tmp_path):
         ),
     ],
     ids=[
-        "repeated-value", "missing-field", "misspelt-section", "unknown-task", "missing-section",
+        "repeated-value",
+        "missing-field",
+        "misspelt-section",
+        "unknown-task",
+        "missing-section",
     ],  # fmt: skip
 )
 def test_bad_task_params_fail_at_load_naming_the_key(tmp_path, change, message):

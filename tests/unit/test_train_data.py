@@ -115,7 +115,9 @@ def test_unlabelled_values_train_nothing_but_the_rest_of_the_answer_does(tokeniz
     masked = encode(tokenizer, record, 512)
     assert full.input_ids == masked.input_ids, "the model still reads the same answer"
     assert masked.ignored and all(i >= masked.n_prompt for i in masked.ignored)
-    assert tokenizer.decode([masked.input_ids[i] for i in masked.ignored]).strip('" ') == placeholder
+    assert (
+        tokenizer.decode([masked.input_ids[i] for i in masked.ignored]).strip('" ') == placeholder
+    )
     for batch in (collate([masked], tokenizer.pad_token_id),
                   collate_packed([masked], tokenizer.pad_token_id, 512)):  # fmt: skip
         learned = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX].tolist()

@@ -48,3 +48,22 @@ def test_out_of_range_train_values_name_the_key(tmp_path, key, value):
 def test_unknown_import_dtype_is_rejected(tmp_path):
     with pytest.raises(ParamsError, match="import.dtype"):
         _load_with(tmp_path, "import", dtype="int8")
+
+
+def test_task_overrides_change_only_their_task_and_are_checked_at_load(tmp_path):
+    data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    data["train"]["task_overrides"] = {"issue_type": {"epochs": 3, "batch_size": 8}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    train = load_params(path).train
+    assert (train.for_task("issue_type").epochs, train.for_task("issue_type").batch_size) == (3, 8)
+    assert train.for_task("triage") == train  # no override: the section itself
+
+    for bad, message in [
+        ({"epochs": 0}, r"train\.task_overrides\.issue_type.*epochs"),
+        ({"epoch": 1}, r"names \['epoch'\], which are not train keys"),
+    ]:
+        data["train"]["task_overrides"] = {"issue_type": bad}
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        with pytest.raises(ParamsError, match=message):
+            load_params(path)
