@@ -98,8 +98,9 @@ def processed_tasks(root: Path) -> list[str]:
 def processed_labels(root: Path, task: str) -> pd.DataFrame:
     """Every labelled field of every example of `task`, one row per (example, field).
 
-    Columns: split, source, field, value, provenance (label/keyword/default/field, the part of
-    `meta.provenance` before the first colon; "unrecorded" when the example has none).
+    Columns: split, source, field, value, provenance (label/type/field/template/keyword/default/
+    unlabelled: the part of `meta.provenance` before the first colon; "unrecorded" when the
+    example has none).
     """
     rows = []
     for split in SPLITS:

@@ -66,7 +66,10 @@ if categorical:
     st.text(f"{field} per source")
     st.altair_chart(charts.stacked_counts(counts, "source", "value"), width="stretch")
 provenance = labels.groupby(["field", "provenance"], as_index=False).size()
-st.text("Where each field's label came from (label / keyword / default / field)")
+st.text(
+    "Where each field's label came from: people (label, type, field) or weak rules the task "
+    "opted into (template, keyword, default); unlabelled = trains nothing, never scored"
+)
 st.altair_chart(
     charts.stacked_counts(provenance.rename(columns={"size": "n"}), "field", "provenance"),
     width="stretch",
