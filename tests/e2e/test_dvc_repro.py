@@ -64,7 +64,7 @@ def test_the_dashboard_reads_every_report_the_stages_wrote(clone, first_repro):
 
     assert first_repro.returncode == 0
     assert corpus.load_scrape_summary(clone).sources
-    assert corpus.load_prepare_summary(clone).tasks.keys() == {"triage", "papers"}
+    assert corpus.load_prepare_summary(clone).tasks.keys() == {"triage", "papers", "issue_type"}
     assert corpus.load_validation(clone) and not corpus.raw_counts(clone).empty
     registry = reports.load_registry(clone)
     for task in ("triage", "papers"):

@@ -106,7 +106,8 @@ def test_answers_match_predict(served):
 def test_tasks_health_ready_and_schema(served):
     project, url = served
     tasks = {t["task"]: t for t in httpx.get(f"{url}/v1/tasks", timeout=10).json()}
-    assert set(tasks) == {"triage", "papers"}
+    assert set(tasks) == {"triage", "papers", "issue_type"}  # every enabled task
+    assert tasks["issue_type"]["champion"] is None  # none trained in this project
     triage = httpx.get(f"{url}/v1/tasks/triage", timeout=10).json()
     entry = champion_entry(project.registry, "triage")
     assert triage["champion"]["version"] == entry["version"] == triage["serving"]["version"]
