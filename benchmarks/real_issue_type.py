@@ -94,7 +94,12 @@ def uncovered_labels(section: dict[str, Any]) -> dict[str, dict[str, dict[str, s
 
 
 def project_params(
-    shipped: dict[str, Any], url: str, issues: dict[str, list[dict]], smoke: bool
+    shipped: dict[str, Any],
+    url: str,
+    issues: dict[str, list[dict]],
+    smoke: bool,
+    input_tokens: int = REAL_DATA_INPUT_TOKENS,
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """The shipped params with the benchmark's overrides (the only values it changes)."""
     raw = copy.deepcopy(shipped)
@@ -115,8 +120,10 @@ def project_params(
     # so leaves near-empty bodies out; it costs one more issue, a vscode feature request whose
     # body is only template comments (4 of 1,500 left out as body_too_short).
     section["min_body_chars"] = MIN_BODY_CHARS
-    section["max_input_tokens"] = REAL_DATA_INPUT_TOKENS
+    section["max_input_tokens"] = input_tokens
     raw["train"]["task_overrides"] = {}  # the shipped train section for every task (see above)
+    if epochs is not None:  # a setting compared on the validation split (recorded as overrides)
+        raw["train"]["epochs"] = epochs
     if smoke:
         scrape["github"]["per_page"] = SMOKE["per_page"]  # several pages: keyset paging runs too
         # checkpoint_every and log_every may not exceed max_steps (the schema says why).
@@ -228,7 +235,9 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     shipped = yaml.safe_load((ROOT / "params.yaml").read_text())
     stage_s: dict[str, float] = {}
     with ReplayServer(handler) as server:
-        params = project_params(shipped, server.url, issues, args.smoke)
+        params = project_params(
+            shipped, server.url, issues, args.smoke, args.max_input_tokens, args.epochs
+        )
         paths.params.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
         load_params(paths.params)  # fail here, not in the first stage, on a bad override
         for stage in STAGES:
@@ -284,6 +293,11 @@ def main() -> None:
     parser.add_argument("--base-model", type=Path, default=ROOT / "models" / "base")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
     parser.add_argument("--smoke", action="store_true", help="tiny run: plumbing only")
+    parser.add_argument(
+        "--max-input-tokens", type=int, default=REAL_DATA_INPUT_TOKENS,
+        help="prepare.issue_type.max_input_tokens to compare on the validation split",
+    )  # fmt: skip
+    parser.add_argument("--epochs", type=int, help="train.epochs to compare (default: shipped)")
     args = parser.parse_args()
     if not (args.base_model / "config.json").is_file():
         raise SystemExit(
@@ -298,12 +312,11 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     result = run(args, root.resolve())
     date = result["started_at"][:10]
-    out = (
-        ROOT
-        / "benchmarks"
-        / "results"
-        / f"real_issue_type_{date}{'_smoke' if args.smoke else ''}.json"
-    )
+    # A compared setting names its own file, so the runs of one day sit side by side.
+    tag = "" if args.max_input_tokens == REAL_DATA_INPUT_TOKENS else f"_in{args.max_input_tokens}"
+    tag += "" if args.epochs is None else f"_e{args.epochs}"
+    tag += "_smoke" if args.smoke else ""
+    out = ROOT / "benchmarks" / "results" / f"real_issue_type_{date}{tag}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(table(result["results"], smoke=args.smoke))
