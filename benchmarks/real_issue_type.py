@@ -27,13 +27,11 @@ Options: --workdir DIR (the project goes there and is kept), --keep (keep the te
 project. --smoke serves 10 issues per class per repository, trains 2 steps and decodes 16 tokens:
 its figures mean nothing (the file name and the printout say so).
 
-Time on a 2-core CPU, estimated from the prepared data and three smoke runs, not yet measured
-whole: train ~1,150 examples x ~115 tokens (prompt + answer) x 2 epochs = ~265k tokens, ~10 min
-at the 455 tokens/s of the quiet smoke run (15 min at 300, 30 at 150); evaluate ~215 validation
-items one at a time, twice (adapter and zero-shot base): the smoke runs answered 21 items x 2 at
-16 new tokens in 28-29 s, and once in 312 s under other people's load (busy cores stall torch's
-threads), and a trained adapter stops after ~9 tokens, so ~3-5 min, up to ~30 under load;
-scrape, prepare, validate ~20 s. About 15-45 min in all; --smoke ~1 min when quiet.
+Time on a 2-core CPU (Intel Xeon, AVX512-BF16; benchmarks/RESULTS.md): with the chosen settings
+(256-token inputs, one epoch) train 13 min (250k tokens, 345 tokens/s), evaluate 4.6 min (214
+validation items, adapter and zero-shot base), scrape + prepare + validate 15 s: ~18 min in all.
+Busy cores stall torch's threads: under other load it can take several times longer.
+--smoke: ~1 min when quiet.
 """
 
 from __future__ import annotations
@@ -70,12 +68,12 @@ TASK = "issue_type"
 STAGES = (("scrape",), ("prepare",), ("validate",), ("train", TASK), ("evaluate", TASK))
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "real" / "nlbse24" / "issues_train.csv"
 MIN_BODY_CHARS = 2  # prepare.issue_type.min_body_chars (shipped: 0); see project_params
-# Real issues are long (83% of them fill a 96-token budget) and a repository's own words for a
-# question or a proposal come after the title: 128 tokens of title + body, fixed before the first
-# full run (not tuned on the validation split). Two epochs (the shipped train.epochs; the demo's
-# one-epoch train.task_overrides.issue_type exists for the main job's time budget): 1,150
-# examples x ~150 tokens x 2 = ~350k tokens, within the issue's 45-minute CPU budget.
-REAL_DATA_INPUT_TOKENS = 128
+# Real issues are long (83% fill a 96-token budget) and much of their start is an issue template:
+# chosen on the validation split (benchmarks/RESULTS.md, 2026-12-07): 256 tokens of title + body
+# for one epoch gave mean macro-F1 0.795 in 13 min of training, 128 tokens for two epochs 0.744 in
+# 23 min (the same tokens seen twice teach less than twice the text seen once).
+REAL_DATA_INPUT_TOKENS = 256
+REAL_DATA_EPOCHS = 1
 SMOKE = {"per_class": 10, "max_steps": 2, "per_page": 10, "max_new_tokens": 16}
 
 
@@ -99,7 +97,7 @@ def project_params(
     issues: dict[str, list[dict]],
     smoke: bool,
     input_tokens: int = REAL_DATA_INPUT_TOKENS,
-    epochs: int | None = None,
+    epochs: int = REAL_DATA_EPOCHS,
 ) -> dict[str, Any]:
     """The shipped params with the benchmark's overrides (the only values it changes)."""
     raw = copy.deepcopy(shipped)
@@ -121,9 +119,8 @@ def project_params(
     # body is only template comments (4 of 1,500 left out as body_too_short).
     section["min_body_chars"] = MIN_BODY_CHARS
     section["max_input_tokens"] = input_tokens
-    raw["train"]["task_overrides"] = {}  # the shipped train section for every task (see above)
-    if epochs is not None:  # a setting compared on the validation split (recorded as overrides)
-        raw["train"]["epochs"] = epochs
+    raw["train"]["task_overrides"] = {}  # the demo's override is a main-job budget, not this
+    raw["train"]["epochs"] = epochs  # chosen on the validation split (recorded as an override)
     if smoke:
         scrape["github"]["per_page"] = SMOKE["per_page"]  # several pages: keyset paging runs too
         # checkpoint_every and log_every may not exceed max_steps (the schema says why).
@@ -297,7 +294,9 @@ def main() -> None:
         "--max-input-tokens", type=int, default=REAL_DATA_INPUT_TOKENS,
         help="prepare.issue_type.max_input_tokens to compare on the validation split",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, help="train.epochs to compare (default: shipped)")
+    parser.add_argument(
+        "--epochs", type=int, default=REAL_DATA_EPOCHS, help="train.epochs to compare"
+    )
     args = parser.parse_args()
     if not (args.base_model / "config.json").is_file():
         raise SystemExit(
@@ -314,7 +313,7 @@ def main() -> None:
     date = result["started_at"][:10]
     # A compared setting names its own file, so the runs of one day sit side by side.
     tag = "" if args.max_input_tokens == REAL_DATA_INPUT_TOKENS else f"_in{args.max_input_tokens}"
-    tag += "" if args.epochs is None else f"_e{args.epochs}"
+    tag += "" if args.epochs == REAL_DATA_EPOCHS else f"_e{args.epochs}"
     tag += "_smoke" if args.smoke else ""
     out = ROOT / "benchmarks" / "results" / f"real_issue_type_{date}{tag}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
