@@ -68,24 +68,28 @@ def _coverage(task: TaskDefinition, records: list[dict[str, Any]]) -> dict[str, 
     out: dict[str, Any] = {}
     for split in SPLITS:
         rows = [r for r in records if r["meta"]["split"] == split]
-        out[split] = {}
-        for name in task.fields:
-            human = weak = unlabelled = 0
-            classes: Counter[str] = Counter()
-            for record in rows:
+        counts = {name: Counter() for name in task.fields}
+        classes: dict[str, Counter[str]] = {name: Counter() for name in task.fields}
+        for record in rows:
+            target = task.parse_target(record["messages"][-1]["content"]) or {}  # once per record
+            for name in task.fields:
                 prov = record["meta"]["provenance"].get(name, UNLABELLED)
                 if prov == UNLABELLED:
-                    unlabelled += 1
+                    counts[name]["unlabelled"] += 1
                     continue
-                human += is_human(prov)
-                weak += not is_human(prov)
+                counts[name]["human" if is_human(prov) else "weak"] += 1
                 if name in task.enums:
-                    target = task.parse_target(record["messages"][-1]["content"]) or {}
-                    classes[str(target.get(name))] += 1
-            out[split][name] = {
-                "examples": len(rows), "human": human, "weak": weak, "unlabelled": unlabelled,
-                "classes": dict(sorted(classes.items())),
+                    classes[name][str(target.get(name))] += 1
+        out[split] = {
+            name: {
+                "examples": len(rows),
+                "human": counts[name]["human"],
+                "weak": counts[name]["weak"],
+                "unlabelled": counts[name]["unlabelled"],
+                "classes": dict(sorted(classes[name].items())),
             }  # fmt: skip
+            for name in task.fields
+        }
     return out
 
 
