@@ -167,14 +167,20 @@ def run_merge(params: Params, paths: ProjectPaths, task: str, out_dir: Path) -> 
     from peft import PeftModel
 
     from adapterflow.modeling import load_base_model, load_tokenizer
-    from adapterflow.predict import champion_dir
+    from adapterflow.predict import require_champion
+    from adapterflow.promote.verified import load_verified
 
     check_merge_target(paths.root, out_dir)
-    version, adapter_dir = champion_dir(paths, task)
-    tokenizer = load_tokenizer(paths.base_model)
-    # "lora" on the CPU = unquantised float32 weights, whatever the adapter was trained against.
-    base = load_base_model(paths.base_model, "lora", torch.device("cpu"))
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    entry = require_champion(paths, task)
+    version, adapter_dir = entry["version"], paths.root / entry["adapter_path"]
+
+    def load(adapter: Path) -> tuple[Any, Any]:
+        # "lora" on the CPU = unquantised float32 weights, whatever the adapter was trained against.
+        base = load_base_model(paths.base_model, "lora", torch.device("cpu"))
+        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+        return merged, load_tokenizer(paths.base_model)
+
+    merged, tokenizer = load_verified(paths, task, entry, load)
     merged.eval()
     evidence = adapter_dir / "predictions.jsonl"
     ev = _recorded_evaluate_params(adapter_dir, params.evaluate)

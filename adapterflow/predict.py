@@ -5,10 +5,10 @@ stores (a GitHub issue with title/body, an arXiv record with abstract), turned i
 the way prepare builds training examples; the text is trimmed to the task's token budget, rendered
 with the training chat template and answered greedily exactly as evaluate answers it. Each answer
 comes back with its parsed JSON object (None when it does not fit the task schema);
-`Prediction.json_line` prints it as valid JSON whatever was generated. Before loading, the
-champion's adapter folder and the base model are checked against the content hashes its registry
-entry records: a re-imported (other) base model is refused with both hashes named, never answered
-with.
+`Prediction.json_line` prints it as valid JSON whatever was generated. The champion is loaded
+through `promote.verified.load_verified`: its adapter and the base model must hash as its registry
+entry records, so a re-imported (other) base model or an adapter changed after promotion is
+refused with both hashes named, never answered with.
 
     python -m adapterflow predict triage --text "Title: crash on start ..."
     python -m adapterflow predict papers --file papers.jsonl
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,27 +45,20 @@ class Prediction(BaseModel):
         return json_line(self.model_dump())
 
 
-def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
-    """The champion's version and adapter folder for `task`, checked against its registry entry:
-    the folder holds the adapter and models/base the base model it was measured with.
+def require_champion(paths: ProjectPaths, task: str) -> dict[str, Any]:
+    """The champion's registry entry for `task` (load it with `promote.verified.load_verified`).
 
     Raises:
         NoChampionError: nothing was promoted for `task` yet.
-        adapterflow.fingerprint.EvidenceMismatchError: the adapter or base model on disk is not
-            the one the champion was measured with (the message names both hashes).
-        FileNotFoundError: no base model.
     """
-    from adapterflow.fingerprint import base_sha256
     from adapterflow.promote.registry import champion_entry
-    from adapterflow.promote.rollback import verify_entry
 
     entry = champion_entry(paths.registry, task)
     if entry is None:
         raise NoChampionError(
             f"no champion for task {task} yet; run dvc repro or adapterflow promote {task}"
         )
-    verify_entry(paths.root, task, entry, base_sha256(paths.base_model))
-    return entry["version"], paths.root / entry["adapter_path"]
+    return entry
 
 
 def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
@@ -127,11 +119,13 @@ def run_predict(
     from adapterflow.evaluate import load_measured_model
     from adapterflow.evaluate.constrain import answer_processors
     from adapterflow.evaluate.generate import generate_answers
+    from adapterflow.promote.verified import load_verified
 
     definition = get_task(params.prepare, task)
-    version, adapter_dir = champion_dir(paths, task)
-    model, tokenizer = load_measured_model(
-        paths.base_model, adapter_dir, f"{task} champion {version}"
+    entry = require_champion(paths, task)
+    version, what = entry["version"], f"{task} champion {entry['version']}"
+    model, tokenizer = load_verified(
+        paths, task, entry, lambda adapter: load_measured_model(paths.base_model, adapter, what)
     )
     inputs, prompts = prompts_for(tokenizer, definition, texts)
     ev = params.evaluate

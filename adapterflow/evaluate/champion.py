@@ -19,7 +19,6 @@ Promote calls `champion_answers(...)` only:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from adapterflow.params import EvaluateParams, PrepareParams
@@ -79,9 +78,7 @@ def champion_answers(
             "test items with this one"
         ])  # fmt: skip
     try:
-        fresh = _answer_unseen(
-            evaluate, prepare, paths, task, (champion_dir, version), base_sha, unseen
-        )
+        fresh = _answer_unseen(evaluate, prepare, paths, task, champion, base_sha, unseen)
     except REGENERATE_ERRORS as exc:
         return ChampionAnswers(rows, [
             f"note: could not re-evaluate champion {version} on {len(unseen)} "
@@ -99,12 +96,16 @@ def _answer_unseen(
     prepare: PrepareParams,
     paths: ProjectPaths,
     task: str,
-    champion: tuple[Path, str],
+    champion: dict[str, Any],
     base_sha: str,
     ids: set[str],
 ) -> dict[str, dict[str, Any]]:
-    """Scored rows of the champion (folder, version) on the test items `ids`, from the cache or
-    generated."""
+    """Scored rows of the champion (its registry entry) on the test items `ids`, from the cache
+    or generated with the champion as its entry certifies it (`promote.verified`).
+
+    Raises:
+        EvidenceMismatchError: the champion's folder or models/base is not what it records.
+    """
     from adapterflow.evaluate import answer, load_test_examples
     from adapterflow.evaluate.baseline import (
         baseline_key,
@@ -116,19 +117,23 @@ def _answer_unseen(
     from adapterflow.evaluate.metrics import score_item
     from adapterflow.evaluate.model import adapter_method, load_adapter_model
     from adapterflow.evaluate.report import example_reference, scored_fields
-    from adapterflow.fingerprint import adapter_sha256
+    from adapterflow.promote.verified import load_verified, verify_entry
     from adapterflow.tasks import get_task
 
-    champion_dir, version = champion
+    champion_dir, version = paths.root / champion["adapter_path"], champion["version"]
+    # Checked before the cache too: answers are only ever taken from the adapter it records.
+    verify_entry(paths.root, task, champion, base_sha)
     definition = get_task(prepare, task)
     examples = [e for e in load_test_examples(paths, task, evaluate) if e["id"] in ids]
     method = adapter_method(champion_dir)
     parts = baseline_key_parts(base_sha, method, examples, evaluate)
-    parts |= {"adapter_sha256": adapter_sha256(champion_dir)}
+    parts |= {"adapter_sha256": champion["adapter_sha256"]}
     key, path = baseline_key(parts), paths.models / "champion_answers" / task / f"{version}.json"
     cached = load_baseline(path, key, examples)
     if cached is None:
-        model, tokenizer = load_adapter_model(paths.base_model, champion_dir)
+        model, tokenizer = load_verified(
+            paths, task, champion, lambda adapter: load_adapter_model(paths.base_model, adapter)
+        )
         grammar = AnswerGrammar(definition) if evaluate.constrained else None  # as gated
         outputs = answer(model, tokenizer, examples, evaluate, "re-evaluate champion", grammar)
         # The gate compares answers as served; the unconstrained slot of the shared cache format

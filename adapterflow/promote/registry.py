@@ -16,8 +16,8 @@ take minutes) on a private staged copy of the adapter, then `record` re-checks u
 the champion is still the one it compared against (else promote decides again) and that the
 adapter is not already recorded; so a worse candidate never replaces a better champion unseen, and
 no adapter is recorded twice. Every entry names the content hashes of its adapter and base model
-(adapterflow/fingerprint.py); `rollback.verify_entry` refuses a version whose files no longer
-match.
+(adapterflow/fingerprint.py); every reader loads a version through `verified.py`, which refuses
+one whose files no longer match.
 
 Why not DVC's GTO (git tags as a registry): it needs a git repository and creates tags/commits,
 while promotions also run in scheduled flows and temp dirs that are not repositories, and the lead

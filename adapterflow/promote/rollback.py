@@ -1,20 +1,16 @@
-"""Going back: check a recorded version against the files on disk, and roll a champion back.
+"""Going back: roll a champion back to the previous one, checked against the files on disk.
 
-`verify_entry` refuses a registry version whose adapter folder or whose base model (models/base
-now) no longer hash as its entry records; predict, merge and rollback call it. `rollback` makes
-the previous champion holding another adapter the champion again, under the registry lock and
-only after that check. `python -m adapterflow rollback <task>` runs it.
+`rollback` makes the previous champion holding another adapter the champion again, under the
+registry lock and only after `verified.verify_entry` found its adapter folder and models/base as
+its entry records them. `python -m adapterflow rollback <task>` runs it.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from adapterflow.fingerprint import adapter_sha256, check_same
 from adapterflow.promote.registry import (
     RegistryError,
     locked,
@@ -23,41 +19,9 @@ from adapterflow.promote.registry import (
     task_state,
     write_registry,
 )
+from adapterflow.promote.verified import verify_entry
 
 logger = logging.getLogger(__name__)
-
-
-def verify_entry(root: Path, task: str, entry: Mapping[str, Any], base_sha: str) -> None:
-    """Refuse to use a recorded version whose adapter folder or base model is not what it was
-    measured with.
-
-    Args:
-        root: the project root (entries hold paths relative to it).
-        task: the task name (for the message).
-        entry: a registry history entry.
-        base_sha: `base_sha256` of models/base as it is now.
-
-    Raises:
-        EvidenceMismatchError: the version folder's adapter or the base model differs from what
-            the entry records; the message names both hashes and what to do.
-    """
-    version = entry["version"]
-    folder = root / entry["adapter_path"]
-    subject = f"{task} {version} (models/registry/registry.json)"
-    check_same(
-        "adapter", entry.get("adapter_sha256"), adapter_sha256(folder), subject=subject,
-        fix=f"{folder} was changed after it was recorded: restore it, or roll back with "
-        f"`python -m adapterflow rollback {task}`",
-    )  # fmt: skip
-    if entry.get("base_sha256") is None:  # recorded before base hashes existed
-        logger.warning("%s records no base model hash; cannot check models/base", subject)
-        return
-    check_same(
-        "base model", entry["base_sha256"], base_sha, subject=subject,
-        fix=f"re-import the base model {version} was measured on (e.g. `dvc checkout "
-        f"models/base`), or train, evaluate and promote an adapter on this base with "
-        f"`dvc repro promote@{task}`",
-    )  # fmt: skip
 
 
 def rollback(registry_dir: Path, task: str, *, base_sha: str, wait_s: float) -> tuple[str, str]:

@@ -101,9 +101,9 @@ def test_champion_is_re_evaluated_on_new_test_items(
     assert any("on the same 6 items" in r for r in summary.reasons)
 
 
-def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
-    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
-):
+def _champion_then_more_items(project, tiny_model_dir, tiny_adapter_dir, tmp_path) -> tuple:
+    """Champion v0001 on 4 test items, then a retrained adapter evaluated on 6: the arguments of
+    promote's `champion_answers` call."""
     seed_project(project, tiny_model_dir, tiny_adapter_dir, n=4)
     params = fast_params(project)
     run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
@@ -111,6 +111,18 @@ def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
     retrained = build_tiny_adapter(tiny_model_dir, tmp_path / "retrained", seed=5)
     seed_project(project, tiny_model_dir, retrained, n=6)
     run_evaluate(**stage_params(run_evaluate, params), paths=project, task="triage")
+    return (
+        params.evaluate, params.prepare, project, "triage",
+        registry.champion_entry(project.registry, "triage"),
+        predictions_by_id(evaluate_module.predictions_path(project, "triage")),
+        base_sha256(project.base_model),
+    )  # fmt: skip
+
+
+def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
+):
+    ask = _champion_then_more_items(project, tiny_model_dir, tiny_adapter_dir, tmp_path)
     loads = []
 
     def counted(*args):
@@ -118,16 +130,25 @@ def test_the_champions_answers_on_new_items_are_kept_so_the_model_loads_once(
         return load_adapter_model(*args)
 
     monkeypatch.setattr(model_module, "load_adapter_model", counted)
-    ask = (
-        params.evaluate, params.prepare, project, "triage",
-        registry.champion_entry(project.registry, "triage"),
-        predictions_by_id(evaluate_module.predictions_path(project, "triage")),
-        base_sha256(project.base_model),
-    )  # fmt: skip
     first, again = champion_answers(*ask), champion_answers(*ask)
     assert len(loads) == 1  # the second answer came from models/champion_answers/
     assert again == first and len(first.rows) == 6
     assert (project.models / "champion_answers" / "triage" / "v0001.json").is_file()
+
+
+def test_the_champions_answers_never_come_from_a_folder_changed_after_promotion(
+    project, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch
+):
+    ask = _champion_then_more_items(project, tiny_model_dir, tiny_adapter_dir, tmp_path)
+    assert len(champion_answers(*ask).rows) == 6  # answered and kept in models/champion_answers
+    weights = project.registry / "triage" / "v0001" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # still loads, answers otherwise
+    loads = []
+    monkeypatch.setattr(model_module, "load_adapter_model", lambda *a: loads.append(a))
+    rows, [note] = champion_answers(*ask)
+    assert "could not re-evaluate champion v0001 on 2" in note and "adapter sha256" in note
+    assert ask[4]["adapter_sha256"] in note and adapter_sha256(weights.parent) in note
+    assert len(rows) == 4 and loads == []  # neither the kept answers nor a load of the changed one
 
 
 def test_max_examples_caps_the_test_split_to_a_stable_subset(
