@@ -214,11 +214,12 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """Readiness: 200 once the base model is loaded and every registry champion is served."""
+        """Readiness: 200 once the base model is loaded and every registry champion is served,
+        checked against its entry's hashes; 503 while an older version stands in for one."""
         problems = [e for e in (app.state.startup_error, app.state.sync_error) if e]
         if not pool.ready and not problems:
             problems.append("loading the base model and the champions")
-        problems += [s.error for s in pool.states.values() if s.served is None and s.error]
+        problems += [s.error for s in pool.states.values() if s.error]
         body = {"ready": not problems, "detail": "; ".join(problems) or "all champions served"}
         return JSONResponse(body, status_code=503 if problems else 200)
 

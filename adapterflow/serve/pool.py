@@ -6,7 +6,17 @@ adapters on the same frozen base and `set_adapter` picks the one a batch uses, s
 costs one base plus N small adapters. `sync()` reads the registry and, for a task whose champion
 changed (promote or rollback), loads the new adapter beside the old one, then switches the task's
 `Served` record in one assignment and deletes the old adapter. A load that fails leaves the old
-champion serving and records why (`TaskState.error`, logged).
+champion serving and records why (`TaskState.error`, logged; /ready answers 503 while it lasts).
+
+What is served is what the registry certifies: the base model's hash is taken when it is loaded
+(`base_sha`, kept for the server's life: models/base on disk may change under it), and an adapter
+is only attached when its entry's `base_sha256` is that held hash and a private copy of its
+folder hashes to the entry's `adapter_sha256` (promote/verified.py). A version recorded on
+another base is never put on the held one; the fix is to restart the server when models/base now
+holds the entry's base, else to re-import it. Reloading the base in place was not chosen: it is a
+minutes-long load on the model thread, and it would take the other tasks' champions, recorded on
+the held base, out of service. An entry whose hashes change (edited by hand) counts as a new
+version and is checked again.
 
 Threading: every method that touches the model (`load_base`, `sync`, `run_batch`) must run on the
 same single thread (the server's model executor). That is what makes a swap atomic for requests: a
@@ -51,6 +61,12 @@ class Served:
     adapter_name: str  # the peft adapter name on the shared model
     adapter_sha256: str | None
     loaded_at: str
+    base_sha256: str | None = None  # the entry's base hash, checked equal to the held base's
+
+    @property
+    def identity(self) -> tuple[str, str | None, str | None]:
+        """As `_identity` of the entry it was loaded for: an edited entry no longer matches."""
+        return self.version, self.adapter_sha256, self.base_sha256
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class TaskState:
     """What the pool holds for one task (replaced as a whole on every change)."""
 
     served: Served | None = None
-    failed_version: str | None = None  # registry champion that failed to load (not retried)
+    failed: tuple | None = None  # `_identity` of a champion that failed to load (not retried)
     error: str | None = None
 
 
@@ -80,6 +96,11 @@ def _parse(definition: Any, text: str) -> dict[str, Any] | None:
         return definition.parse_target(text)
     except (ValueError, RecursionError):
         return None
+
+
+def _identity(entry: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """What a registry entry certifies: its version with its adapter and base hashes."""
+    return entry["version"], entry.get("adapter_sha256"), entry.get("base_sha256")
 
 
 def _check_adapter_files(adapter_dir: Path) -> None:
@@ -109,6 +130,7 @@ class ModelPool:
         self.generate_calls = 0  # model.generate calls made (for /health, tests and benchmarks)
         self._tokenizer: Any = None
         self._base: Any = None
+        self.base_sha: str | None = None  # sha256 of models/base as it was loaded (fingerprint.py)
         self._model: Any = None  # the PeftModel, once a first adapter is attached
 
     # ------------------------------------------------------------------ model thread only
@@ -121,12 +143,15 @@ class ModelPool:
 
         Raises:
             adapterflow.modeling.ModelLoadError: models/base is missing.
+            FileNotFoundError: models/base holds no base model.
+            adapterflow.fingerprint.EvidenceMismatchError: models/base changed during the load.
         """
         import torch
 
         from adapterflow.evaluate.model import adapter_method
         from adapterflow.modeling import load_base_model, load_tokenizer, pick_device
         from adapterflow.promote.registry import champion_entry
+        from adapterflow.promote.verified import hashed_load
 
         if self.params.serve.num_threads:
             torch.set_num_threads(self.params.serve.num_threads)
@@ -136,8 +161,13 @@ class ModelPool:
             if (entry := champion_entry(self.paths.registry, task)) is not None
         ]
         self.method = methods[0] if methods else self.params.train.method
-        self._tokenizer = load_tokenizer(self.paths.base_model)
-        self._base = load_base_model(self.paths.base_model, self.method, pick_device())
+        base_dir = self.paths.base_model
+
+        def load(_: str) -> tuple[Any, Any]:
+            return load_tokenizer(base_dir), load_base_model(base_dir, self.method, pick_device())
+
+        (self._tokenizer, self._base), self.base_sha = hashed_load(base_dir, load)
+        logger.info("base model loaded: %s, sha256 %s", base_dir, self.base_sha)
 
     def sync(self) -> list[str]:
         """Bring every task's served adapter in line with the registry's champion.
@@ -154,11 +184,11 @@ class ModelPool:
             entry = next((e for e in record["history"] if e["version"] == record["champion"]), None)
             if entry is None:
                 continue
-            if state.served and state.served.version == entry["version"]:
+            if state.served and state.served.identity == _identity(entry):
                 if state.error is not None:  # a rollback went back to what is served: all good
                     self.states[task] = TaskState(served=state.served)
                 continue
-            if state.failed_version == entry["version"]:
+            if state.failed == _identity(entry):
                 continue  # already failed once; a new promote or rollback will try again
             changes.append(self._swap(task, entry))
         self.ready = True
@@ -168,39 +198,46 @@ class ModelPool:
         from peft import PeftModel
 
         from adapterflow.evaluate.model import adapter_method
-        from adapterflow.predict import champion_dir
         from adapterflow.promote.registry import now
+        from adapterflow.promote.verified import verified_adapter
 
         version, old = entry["version"], self.states[task].served
-        name = f"{task}__{version}"
+        name, n = f"{task}__{version}", 1
+        while self._model is not None and name in self._model.peft_config:  # entry edited
+            n += 1
+            name = f"{task}__{version}__{n}"
         started = time.perf_counter()  # batches wait while this runs: log how long
         try:
-            current, adapter_dir = champion_dir(self.paths, task)
-            if current != version:
-                return ""  # the registry moved on between two reads; the next poll catches up
-            _check_adapter_files(adapter_dir)
-            method = adapter_method(adapter_dir)
-            if method != self.method:
-                raise ValueError(
-                    f"adapter was trained with method {method!r} but the served base is "
-                    f"{self.method!r}; restart the server to serve it"
-                )
-            if self._model is None:
-                self._model = PeftModel.from_pretrained(
-                    self._base, adapter_dir, adapter_name=name, is_trainable=False
-                )
-            else:
-                self._model.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+            self._check_base(task, entry)
+            with verified_adapter(self.paths.root, task, entry, self.base_sha) as adapter_dir:
+                _check_adapter_files(adapter_dir)
+                method = adapter_method(adapter_dir)
+                if method != self.method:
+                    raise ValueError(
+                        f"adapter was trained with method {method!r} but the served base is "
+                        f"{self.method!r}; restart the server to serve it"
+                    )
+                if self._model is None:
+                    self._model = PeftModel.from_pretrained(
+                        self._base, adapter_dir, adapter_name=name, is_trainable=False
+                    )
+                else:
+                    self._model.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
             self._model.eval()
         except Exception as exc:  # noqa: BLE001 - any failure must keep the old champion serving
             if self._model is not None and name in self._model.peft_config:
                 self._model.delete_adapter(name)  # drop a half-loaded adapter
-            keeps = f"{old.version} keeps serving" if old else "nothing is served for it"
+            keeps = (
+                f"{old.version} keeps serving (adapter sha256 {old.adapter_sha256})"
+                if old else "nothing is served for it"
+            )  # fmt: skip
             error = f"loading {task} {version} failed ({type(exc).__name__}: {exc}); {keeps}"
             logger.error("%s", error)
-            self.states[task] = replace(self.states[task], failed_version=version, error=error)
+            self.states[task] = replace(self.states[task], failed=_identity(entry), error=error)
             return error
-        served = Served(version, name, entry.get("adapter_sha256"), now())
+        served = Served(
+            version, name, entry.get("adapter_sha256"), now(), base_sha256=entry.get("base_sha256")
+        )
         self.states[task] = TaskState(served=served)  # the switch: one assignment
         if old is not None:
             self._model.delete_adapter(old.adapter_name)
@@ -208,6 +245,35 @@ class ModelPool:
         change += f", loaded in {time.perf_counter() - started:.2f} s"
         logger.info("%s", change)
         return change
+
+    def _check_base(self, task: str, entry: dict[str, Any]) -> None:
+        """Refuse a version recorded on another base than the one this server holds in memory.
+
+        Raises:
+            EvidenceMismatchError: the entry's base hash is not the held base's; the message
+                names both, models/base's hash now, and the fix.
+        """
+        from adapterflow.fingerprint import EvidenceMismatchError, base_sha256
+
+        measured = entry.get("base_sha256")
+        if measured is None or measured == self.base_sha:  # None: recorded before base hashes
+            return
+        try:
+            on_disk = base_sha256(self.paths.base_model)
+        except FileNotFoundError:
+            on_disk = "missing"
+        fix = (
+            "restart serve to load it (other tasks' champions recorded on the held base are then "
+            "refused in turn)"
+            if on_disk == measured
+            else f"re-import the base it was measured on (e.g. `dvc checkout models/base`) and "
+            f"restart serve, or promote a {task} adapter trained on the served base"
+        )
+        raise EvidenceMismatchError(
+            f"{task} {entry['version']} was measured on the base model sha256 {measured}, but "
+            f"this server holds the base model sha256 {self.base_sha} (loaded at start; "
+            f"{self.paths.base_model} on disk is sha256 {on_disk} now): {fix}"
+        )
 
     def run_batch(
         self, task: str, groups: Sequence[Sequence[str]]
