@@ -71,9 +71,10 @@ def champion_dir(paths: ProjectPaths, task: str) -> tuple[str, Path]:
 
 def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
     """The user turn for one input: its "text", or a raw issue/paper built by the task's input
-    builder, the one prepare builds training examples with (`TaskDefinition.build_input`)."""
+    builder, the one prepare builds training examples with (`TaskDefinition.build_input`).
+    `item` is a checked input (adapterflow/inputs.py, `model_dump()`) or a raw store record."""
     if "text" in item:
-        return str(item["text"])
+        return item["text"]
     return get_task(params.prepare, task).build_input(item)
 
 
