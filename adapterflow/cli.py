@@ -282,24 +282,30 @@ def predict(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="task whose champion adapter answers"),
     text: str = typer.Option(None, "--text", help="one input (the user turn), e.g. an issue"),
-    file: Path = typer.Option(None, "--file", help='JSON Lines of issues/papers or {"text": ...}'),
+    file: Path = typer.Option(
+        None,
+        "--file",
+        help='JSON Lines, one input a line: {"title", "body"}, {"abstract"} or {"text"}',
+    ),
 ) -> None:
-    """Answer new inputs with the task's champion adapter; prints one JSON object per input."""
-    from adapterflow.io import read_jsonl
+    """Answer new inputs with the task's champion adapter; prints one JSON object per input.
+
+    Inputs are checked as the HTTP API checks them (adapterflow/inputs.py) before any model loads:
+    a bad one exits 2 naming its line and the fix, and nothing is predicted.
+    """
+    from adapterflow.inputs import InputError, read_inputs, text_input
     from adapterflow.predict import item_text, run_predict
+    from adapterflow.tasks import get_task
 
     if (text is None) == (file is None):
         _fail('give exactly one of --text "..." or --file inputs.jsonl')
     params = ctx.obj.params()
     try:
-        if text is not None:
-            texts = [text]
-        else:
-            texts = [item_text(params, task, item) for item in read_jsonl(file)]
+        kind = get_task(params.prepare, task).source.kind
+        items = [text_input(text)] if file is None else read_inputs(file, task, kind)
+        texts = [item_text(params, task, item.model_dump()) for item in items]
         predictions = run_predict(params, ctx.obj.paths, task, texts)
-    except KeyError as exc:
-        _fail(f"an input record lacks the field {exc}; give raw issues/papers or {{'text': ...}}")
-    except _user_errors() as exc:
+    except (InputError, *_user_errors()) as exc:
         _fail(str(exc))
     for prediction in predictions:
         typer.echo(prediction.json_line())  # valid JSON whatever the model generated

@@ -73,6 +73,7 @@ class ArxivScrapeParams(Section):
     rate_limit_wait_s: float = Field(ge=0)
     max_rate_limit_wait_s: float = Field(ge=0)
     overlap_s: float = Field(ge=0)
+    lookback_s: float = Field(ge=0)
     max_response_mb: float = Field(gt=0)
 
     @field_validator("categories")

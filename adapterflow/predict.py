@@ -63,9 +63,10 @@ def require_champion(paths: ProjectPaths, task: str) -> dict[str, Any]:
 
 def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
     """The user turn for one input: its "text", or a raw issue/paper built by the task's input
-    builder, the one prepare builds training examples with (`TaskDefinition.build_input`)."""
+    builder, the one prepare builds training examples with (`TaskDefinition.build_input`).
+    `item` is a checked input (adapterflow/inputs.py, `model_dump()`) or a raw store record."""
     if "text" in item:
-        return str(item["text"])
+        return item["text"]
     return get_task(params.prepare, task).build_input(item)
 
 

@@ -291,7 +291,8 @@ def atom_feed(entries: list[str], total: int, start: int = 0) -> bytes:
 
 
 class FakeArxiv:
-    """The export API's `search_query=cat:<cat>` paging, newest submission first."""
+    """The export API's `search_query=cat:<cat>` paging, newest first by `sortBy`: submittedDate
+    (`published`, the default) or lastUpdatedDate (`updated`, the latest version's date)."""
 
     def __init__(self, papers: list[dict], *, error_entry: bool = False) -> None:
         self.papers = papers
@@ -301,9 +302,10 @@ class FakeArxiv:
         category = request.query.get("search_query", "").removeprefix("cat:")
         start = int(request.query.get("start", "0"))
         size = int(request.query.get("max_results", "10"))
+        by = "updated" if request.query.get("sortBy") == "lastUpdatedDate" else "published"
         hits = sorted(
             (p for p in self.papers if p["category"] == category),
-            key=lambda p: p["published"],
+            key=lambda p: p[by],
             reverse=True,
         )
         entries = [atom_entry(p) for p in hits[start : start + size]]
@@ -355,6 +357,7 @@ def scrape_params(
                 "rate_limit_wait_s": 0.05,
                 "max_rate_limit_wait_s": 10,
                 "overlap_s": 0,
+                "lookback_s": 7 * 86400,  # the shipped window for late announcements
                 "max_response_mb": 5,
                 **(arxiv or {}),
             },

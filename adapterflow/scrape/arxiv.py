@@ -1,19 +1,26 @@
 """Incremental arXiv scraper (export API, Atom) into data/raw/arxiv/<category>.jsonl.
 
-Per category: `GET {api_url}?search_query=cat:<cat>&sortBy=submittedDate&sortOrder=descending
-&start=K&max_results=M`, newest first, at least `delay_s` apart (monotonic clock, across
-categories too). Pages are parsed with defusedxml (no DTDs, no entity expansion), titles and
+Per category: `GET {api_url}?search_query=cat:<cat>&sortBy=lastUpdatedDate&sortOrder=descending
+&start=K&max_results=M`, most recently updated first, at least `delay_s` apart (monotonic clock,
+across categories too). Pages are parsed with defusedxml (no DTDs, no entity expansion), titles and
 abstracts are whitespace-normalised, ids are split into base id + version, error entries and
-malformed entries are logged and skipped, and each page is merged into the store as it arrives.
+malformed entries are logged and skipped, and each page is merged into the store as it arrives
+(by id: the highest version wins, so paging over stored papers again is harmless).
 
-A run is complete only when it can prove it saw everything: it paged back past the cursor (the
-newest `published` of the last complete run) less `overlap_s` (papers appear at announcement,
-after their submission time, so the window catches late ones; deduplication absorbs the overlap),
-or, without a cursor, reached the end of the results (`start` >= every `totalResults` reported)
-or the `max_results_per_category` window. An empty page before that (arXiv sometimes answers one
-although `totalResults` says more) or a refusal ends the run incomplete; only a complete run moves
+The cursor is the newest `updated` (the submission time of a paper's latest version) of the last
+complete run, so a revision (v2) of an old paper is listed above it and stored. A paper is listed
+only once it is announced, which can be days after that time: a submission on moderation hold
+shows up with its old date, behind the cursor. So each run pages back to the cursor less
+`lookback_s` (or `overlap_s`, the larger), sized to arXiv's holds (params.yaml says why).
+
+A run is complete only when it can prove it saw everything: it paged back past that floor, or,
+without a cursor, reached the end of the results (`start` >= every `totalResults` reported) or the
+`max_results_per_category` window. With a cursor the cap counts new papers only (stored ones paged
+over again cost nothing of it). An empty page before that (arXiv sometimes answers one although
+`totalResults` says more), the cap or a refusal ends the run incomplete; only a complete run moves
 the cursor, so nothing skipped is lost: the next run pages again. A 429 (no `Retry-After`) waits
-`rate_limit_wait_s`, doubling per retry. Run via `python -m adapterflow scrape`.
+`rate_limit_wait_s`, doubling per retry; a 200 with an empty or cut-short feed is retried like a
+5xx (http.py). Run via `python -m adapterflow scrape`.
 """
 
 from __future__ import annotations
@@ -76,7 +83,22 @@ def make_fetcher(client: httpx.Client, params: ArxivScrapeParams, clock: Clock) 
         throttle=Throttle(params.delay_s, clock),  # one throttle for all categories
         refusal=refusal,
         max_wait_s=params.max_rate_limit_wait_s,
+        check_body=feed_problem,
+        section="scrape.arxiv",
     )
+
+
+def feed_problem(body: bytes) -> str | None:
+    """Why a 200 body is no usable page (malformed XML: cut short in transit), or None. A DTD or
+    a non-Atom root is left to `parse_feed`, which refuses them for good: asking again won't help.
+    """
+    try:
+        SafeET.fromstring(valid_xml(body), forbid_dtd=True)
+    except ParseError as exc:
+        return f"malformed XML ({exc}), cut short?"
+    except defusedxml.DefusedXmlException:
+        return None
+    return None
 
 
 def _text(element: Element | None) -> str:
@@ -203,11 +225,12 @@ def _sort_key(stamp: str | None) -> datetime:
     return _when(stamp) if stamp else datetime.min.replace(tzinfo=UTC)
 
 
-def _query(category: str, start: int, params: ArxivScrapeParams) -> dict[str, Any]:
-    size = min(params.page_size, params.max_results_per_category - start)
+def _query(category: str, start: int, size: int) -> dict[str, Any]:
     return {
         "search_query": f"cat:{category}",
-        "sortBy": "submittedDate",
+        # Last update, not submission: a revision (v2) of an old paper comes first, where the
+        # cursor sees it, instead of at its first submission date, long behind the cursor.
+        "sortBy": "lastUpdatedDate",
         "sortOrder": "descending",
         "start": start,
         "max_results": size,
@@ -218,8 +241,8 @@ def _query(category: str, start: int, params: ArxivScrapeParams) -> dict[str, An
 class _Run:
     """One category's run: counts, what it proved, and why it stopped."""
 
-    cursor: str | None
-    floor: datetime | None  # papers older than this were stored by earlier complete runs
+    cursor: str | None  # the newest `updated` of the last complete run
+    floor: datetime | None  # papers updated before this were stored by earlier complete runs
     newest: str | None = None
     start: int = 0
     total: int | None = None  # the largest totalResults reported: arXiv sometimes under-reports
@@ -252,6 +275,17 @@ def _page_ends_run(run: _Run, page: list[dict], fresh: list[dict], asked: int) -
     return False
 
 
+def _within_cap(fresh: list[dict], records: dict[str, dict], room: int) -> tuple[list[dict], bool]:
+    """`fresh` cut after its `room`-th paper not stored yet (a prefix: the listing order), and
+    whether it was cut."""
+    new = 0
+    for index, record in enumerate(fresh):
+        new += record["id"] not in records
+        if new > room:
+            return fresh[:index], True
+    return fresh, False
+
+
 def scrape_category(
     category: str, params: ArxivScrapeParams, fetcher: Fetcher, store: RawStore
 ) -> SourceSummary:
@@ -275,13 +309,23 @@ def scrape_category(
     from_demo = state.get("origin") == "demo"
     records = {} if from_demo else store.load("arxiv", category)
     cursor = None if from_demo else state.get("cursor")
-    floor = _when(cursor) - timedelta(seconds=params.overlap_s) if cursor else None
+    # A cursor written before the listing was sorted by last update is a `published` time, never
+    # later than the newest `updated`: read as one, it only makes this run page back further.
+    back = timedelta(seconds=max(params.overlap_s, params.lookback_s))
+    floor = _when(cursor) - back if cursor else None
     run = _Run(cursor=cursor, floor=floor, newest=cursor)
     cap = params.max_results_per_category
     with tqdm(total=cap, desc=category, leave=False, disable=not sys.stderr.isatty()) as bar:
-        while run.start < cap:
+        while True:
+            # Without a cursor the cap is the window asked for; with one it caps the new papers
+            # only, so paging back through stored ones to the floor costs no share of it.
+            size = params.page_size if cursor else min(params.page_size, cap - run.start)
+            if size <= 0:
+                run.notes.append(f"stopped at max_results_per_category={cap}")
+                run.complete = True
+                break
             what = f"cat:{category} start={run.start}"
-            query = _query(category, run.start, params)
+            query = _query(category, run.start, size)
             try:
                 reply = fetcher.get(params.api_url, params=query)
             except RateLimited as exc:
@@ -296,7 +340,8 @@ def scrape_category(
             page, total = parse_feed(reply.body, what)
             if total is not None:
                 run.total = max(total, run.total or 0)
-            fresh = [r for r in page if floor is None or _when(r["published"]) >= floor]
+            fresh = [r for r in page if floor is None or _when(r["updated"]) >= floor]
+            fresh, capped = _within_cap(fresh, records, cap - run.new)
             if from_demo and page:
                 demo_count = len(store.load("arxiv", category))
                 logger.info("arXiv %s: live data replaces the %d demo papers", category, demo_count)
@@ -308,16 +353,19 @@ def scrape_category(
                 store.save("arxiv", category, records)
                 # Only the origin is recorded now; the cursor moves once the category is complete.
                 store.set_source_state("arxiv", category, {"origin": "live", "cursor": cursor})
-                run.newest = max([run.newest, *(r["published"] for r in fresh)], key=_sort_key)
+                run.newest = max([run.newest, *(r["updated"] for r in fresh)], key=_sort_key)
             run.start += len(page)
             bar.update(len(page))
+            if capped:
+                # Papers between the cap and the floor were not seen: the cursor stays, so the
+                # next run pages this window again and stores the next ones.
+                run.notes.append(
+                    f"stopped at max_results_per_category={cap} new papers; cursor kept, "
+                    "the next run goes on"
+                )
+                break
             if _page_ends_run(run, page, fresh, query["max_results"]):
                 break
-        else:
-            run.notes.append(f"stopped at max_results_per_category={cap}")
-            # Without a cursor the cap is the window asked for; with one, papers between the
-            # cap and the cursor were not seen: keep the cursor so nothing is skipped for good.
-            run.complete = cursor is None
     if from_demo:  # no live paper came
         run.notes.append("the live answer was empty; the demo papers were kept")
     return _finish(category, store, records, run, from_demo)

@@ -42,6 +42,7 @@ from adapterflow.scrape.http import (
     RateLimited,
     Reply,
     ScrapeError,
+    TransientScrapeError,
     status_error,
 )
 from adapterflow.scrape.ratelimit import github_wait
@@ -50,6 +51,10 @@ from adapterflow.scrape.store import RawStore, merge, valid_text
 logger = logging.getLogger(__name__)
 
 KEYSET_OVERLAP = timedelta(seconds=1)  # `since` may be exclusive: re-ask the last second too
+# GitHub ends a request that takes over 10 s with a 502/504 and advises asking for less per page
+# (docs: "Timeouts"); pages are halved down to this size before the repository fails.
+TIMEOUT_STATUSES = (502, 504)
+MIN_PER_PAGE = 10
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -109,7 +114,20 @@ def make_fetcher(client: httpx.Client, params: GithubScrapeParams, clock: Clock)
         clock=clock,
         refusal=refusal,
         max_wait_s=params.max_rate_limit_wait_s,
+        check_body=json_problem,
+        section="scrape.github",
     )
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why a 200 body is no usable JSON answer (cut short in transit), or None."""
+    try:
+        json.loads(body.decode("utf-8", "replace"))
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON ({exc.msg} at byte {exc.pos} of {len(body)}), cut short?"
+    except RecursionError:
+        return None  # nested too deeply: no cut, `_check` refuses it for good
+    return None
 
 
 def is_pull_request(item: dict[str, Any]) -> bool:
@@ -177,7 +195,7 @@ def _check(reply: Reply, repo: str) -> list[Any]:
         # Bytes that are no UTF-8 (a body cut mid-character upstream) become U+FFFD in their
         # item instead of costing the whole page.
         items = json.loads(reply.body.decode("utf-8", "replace"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ScrapeError(
             f"GitHub sent malformed JSON for {repo} ({exc}); "
             "nothing stored was changed — run again later"
@@ -258,7 +276,8 @@ def scrape_repo(
     base = f"{params.api_url.rstrip('/')}/repos/{repo}/issues"
     since = None if from_demo else _since(state.get("cursor"), params.overlap_s)
     url: str | None = base
-    query: dict[str, Any] | None = _query(params, since)
+    per_page = params.per_page  # halved for the rest of the run after a 502/504 timeout
+    query: dict[str, Any] | None = _query(per_page, since)
     first_url = str(httpx.URL(base, params=query))
     headers = {"If-None-Match": state["etag"]} if state.get("etag_url") == first_url else None
     tally = _Tally()
@@ -267,7 +286,9 @@ def scrape_repo(
     ) as bar:
         while url:
             try:
-                reply = fetcher.get(url, params=query, headers=headers)
+                reply, url, query, per_page = _get_shrinking(
+                    fetcher, (url, query, per_page), headers, params.per_page
+                )
             except RateLimited as exc:
                 tally.complete = False
                 tally.notes.append(str(exc))
@@ -283,7 +304,7 @@ def scrape_repo(
                 demo_count = len(store.load("github", repo))
                 logger.info("GitHub %s: live data replaces the %d demo issues", repo, demo_count)
                 from_demo = False
-            url, query = _next_request(reply, items, base, params, since)
+            url, query = _next_request(reply, items, base, per_page, since)
             if url and not items:
                 # Following the page link now would skip whatever this page should have held.
                 tally.complete = False
@@ -328,12 +349,12 @@ def scrape_repo(
     return result
 
 
-def _query(params: GithubScrapeParams, since: str | None) -> dict[str, Any]:
+def _query(per_page: int, since: str | None) -> dict[str, Any]:
     query: dict[str, Any] = {
         "state": "all",
         "sort": "updated",
         "direction": "asc",
-        "per_page": params.per_page,
+        "per_page": per_page,
     }
     if since:
         query["since"] = since
@@ -341,7 +362,7 @@ def _query(params: GithubScrapeParams, since: str | None) -> dict[str, Any]:
 
 
 def _next_request(
-    reply: Reply, items: list[Any], base: str, params: GithubScrapeParams, since: str | None
+    reply: Reply, items: list[Any], base: str, per_page: int, since: str | None
 ) -> tuple[str | None, dict[str, Any] | None]:
     """(url, query) of the next page, or (None, None) at the end of the list."""
     link = reply.links.get("next", {}).get("url")
@@ -350,7 +371,71 @@ def _next_request(
     next_since = _next_since(items, since)
     if next_since is None:
         return link, None  # a whole page within one second: only the page link moves on
-    return base, _query(params, next_since)
+    return base, _query(per_page, next_since)
+
+
+Request = tuple[str, dict[str, Any] | None, int]  # url, query (None: all in the url), per_page
+
+
+def _get_shrinking(
+    fetcher: Fetcher, request: Request, headers: dict[str, str] | None, configured: int
+) -> tuple[Reply, str, dict[str, Any] | None, int]:
+    """GET one page; on a 502/504 (GitHub's timeout) ask again at once for half as many items
+    from the same place in the list, down to `MIN_PER_PAGE`, where the usual retries apply.
+
+    Returns:
+        The reply and the request that got it (url, query, per_page): the size to go on with.
+
+    Raises:
+        TransientScrapeError: still failing at the smallest size; the message says to lower
+            scrape.github.per_page when it was a timeout.
+    """
+    tried = []
+    while True:
+        url, query, per_page = request
+        smaller = _halved(request)
+        tried.append(per_page)
+        try:
+            # A timeout is asked again at once, smaller; other faults get the usual retries.
+            give_up_on = TIMEOUT_STATUSES if smaller else ()
+            reply = fetcher.get(url, params=query, headers=headers, give_up_on=give_up_on)
+            return reply, url, query, per_page
+        except TransientScrapeError as exc:
+            if exc.status not in TIMEOUT_STATUSES:
+                raise
+            if smaller is None:
+                where = str(httpx.URL(url, params=query)) if query else url
+                error = TransientScrapeError(
+                    f"GitHub: HTTP {exc.status} for GET {where} at per_page "
+                    f"{', '.join(map(str, tried))}, the last one retried too. GitHub answers "
+                    f"{exc.status} when a request runs past its 10-second limit: lower "
+                    f"scrape.github.per_page in params.yaml (now {configured}), or run again "
+                    "later — everything fetched so far is stored"
+                )
+                error.status = exc.status
+                raise error from None
+            logger.warning(
+                "GitHub: HTTP %d (a timeout) for %d issues per page; asking for %d",
+                exc.status, per_page, smaller[2],
+            )  # fmt: skip
+            request = smaller
+
+
+def _halved(request: Request) -> Request | None:
+    """The same request for pages of half the size, from the same item on; None below
+    `MIN_PER_PAGE`, or when a page link's offset is no whole number of smaller pages."""
+    url, query, per_page = request
+    half = per_page // 2
+    if half < MIN_PER_PAGE:
+        return None
+    if query is not None:  # keyset: `since` says where the page starts, whatever its size
+        return url, {**query, "per_page": half}, half
+    link = httpx.URL(url)  # a page link: page N of per_page-sized pages
+    offset = (int(link.params.get("page", "1")) - 1) * int(link.params.get("per_page", per_page))
+    if offset % half:
+        return None
+    moved = link.copy_set_param("per_page", half).copy_set_param("page", offset // half + 1)
+    return str(moved), None, half
 
 
 def _save_state(

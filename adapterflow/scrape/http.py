@@ -6,9 +6,11 @@ honoured), and tells an unreachable network (DNS failure, connection refused on 
 request) apart from an HTTP error, so the stage can fall back to the demo corpus quickly instead of
 retrying for minutes. A source-specific `refusal` rule says which 4xx answers are temporary
 refusals (rate limits) and how long the server asks to wait; those are retried too, and a wait
-longer than `max_wait_s` stops the source cleanly with `RateLimited`. Other 4xx answers are
-returned to the caller, which knows what they mean for its API. Every error httpx can raise ends
-in a ScrapeError naming the source. Not meant to be run directly.
+longer than `max_wait_s` stops the source cleanly with `RateLimited`. A `200` whose body is empty,
+whitespace only or cut short (the source's `check_body` rule: the Atom or JSON does not parse) is
+a transient fault of the server or a proxy, retried the same way. Other 4xx answers are returned to
+the caller, which knows what they mean for its API. Every error httpx can raise ends in a
+ScrapeError naming the source. Not meant to be run directly.
 
 Retries use tenacity rather than a hand-written loop: its stop/wait/retry pieces are tested, they
 take an injectable `sleep` (tests run without waiting) and log before each sleep.
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,8 +38,11 @@ class ScrapeError(RuntimeError):
 
 
 class TransientScrapeError(ScrapeError):
-    """Worth a later retry of the whole source: rate limits, 5xx answers, timeouts and dropped
-    connections that outlasted the per-request retries (the Prefect task retries on this type)."""
+    """Worth a later retry of the whole source: rate limits, 5xx answers, timeouts, dropped
+    connections and empty or cut-short bodies that outlasted the per-request retries (the Prefect
+    task retries on this type). `status` is the last HTTP status when that was a 5xx."""
+
+    status: int | None = None
 
 
 def status_error(status: int, message: str) -> ScrapeError:
@@ -63,10 +69,19 @@ class _Transient(Exception):
     backoff decides.
     """
 
-    def __init__(self, message: str, wait_s: float | None = None, refused: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        wait_s: float | None = None,
+        refused: bool = False,
+        status: int | None = None,
+        bad_body: bool = False,
+    ) -> None:
         super().__init__(message)
         self.wait_s = wait_s
         self.refused = refused  # a 4xx rate-limit refusal (not a server error)
+        self.status = status  # the 5xx status, None for other faults
+        self.bad_body = bad_body  # a 200 whose body is empty or cut short
 
 
 class _Unreachable(Exception):
@@ -111,6 +126,8 @@ class Reply:
 
 # (reply, attempt number from 1) -> seconds to wait before retrying, or None: not a refusal.
 Refusal = Callable[[Reply, int], float | None]
+# a 200 answer's body -> why it is unusable (cut short, not the format), or None: usable.
+BodyCheck = Callable[[bytes], str | None]
 
 
 def retry_after_s(value: str | None, clock: Clock) -> float | None:
@@ -142,6 +159,9 @@ class Fetcher:
         throttle: when given, waited on before every attempt (arXiv's request spacing).
         refusal: which answers below 500 are temporary refusals and how long to wait for each.
         max_wait_s: the longest single wait accepted for a refusal; beyond it `RateLimited`.
+        check_body: why a 200 body is unusable (a cut-short Atom feed or JSON list), or None; an
+            empty or whitespace-only 200 body is unusable for every source.
+        section: the params section of the source, named in fixes (e.g. "scrape.github").
     """
 
     def __init__(
@@ -156,6 +176,8 @@ class Fetcher:
         throttle: Throttle | None = None,
         refusal: Refusal | None = None,
         max_wait_s: float = float("inf"),
+        check_body: BodyCheck | None = None,
+        section: str = "scrape",
     ) -> None:
         self._client = client
         self._source = source
@@ -166,6 +188,8 @@ class Fetcher:
         self._throttle = throttle
         self._refusal = refusal
         self._max_wait_s = max_wait_s
+        self._check_body = check_body
+        self._section = section
         self._reached = False  # becomes True once any request got an HTTP answer
 
     def get(
@@ -173,17 +197,29 @@ class Fetcher:
         url: str,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        give_up_on: Collection[int] = (),
     ) -> Reply:
-        """GET `url`; returns every answer below 500 that is not a refusal, retries the rest.
+        """GET `url`; returns every answer below 500 that is not a refusal or an unusable 200
+        body, retries the rest.
+
+        Args:
+            url: the URL, with or without a query.
+            params: query parameters added to `url`.
+            headers: extra request headers.
+            give_up_on: 5xx statuses not retried here: the caller asks differently (GitHub asks
+                for smaller pages after a 502/504 timeout).
 
         Raises:
             NetworkUnreachable: the source's first request could not connect (tried twice).
             RateLimited: refused for longer than `max_wait_s`, or still after every retry.
-            ScrapeError: retries exhausted, body over the cap, an unusable URL, or any other
-                error of the HTTP client (named, with the source).
+            TransientScrapeError: 5xx answers, timeouts, dropped connections or unusable 200
+                bodies outlasted the retries (`status`: the last 5xx).
+            ScrapeError: body over the cap, an unusable URL, or any other error of the HTTP
+                client (named, with the source).
         """
         retrying = tenacity.Retrying(
-            stop=self._should_stop,
+            stop=partial(self._should_stop, give_up_on),
             wait=self._wait,
             retry=self._worth_retrying,
             sleep=self._clock.sleep,
@@ -200,13 +236,28 @@ class Fetcher:
         except _Transient as exc:
             if exc.refused:
                 raise RateLimited(self._rate_limit_message(exc)) from None
-            raise TransientScrapeError(
-                f"{self._source}: {exc} (GET {_without_query(url)}), gave up after "
-                f"{self._max_retries + 1} attempts; run again later — "
-                "everything fetched so far is stored"
-            ) from None
+            raise self._gave_up(exc, url, params, number) from None
         self._reached = True
         return reply
+
+    def _gave_up(
+        self, exc: _Transient, url: str, params: Mapping[str, Any] | None, attempts: int
+    ) -> TransientScrapeError:
+        if exc.bad_body:
+            # The URL with its query: which page (category, start, since) kept coming back bad.
+            where = str(httpx.URL(url, params=params)) if params else url
+            error = TransientScrapeError(
+                f"{self._source}: {exc} from GET {where} in all {attempts} attempts; run again "
+                "later — everything fetched so far is stored (if it persists, check that "
+                f"{self._section}.api_url is the API itself, not a proxy that cuts answers)"
+            )
+        else:
+            error = TransientScrapeError(
+                f"{self._source}: {exc} (GET {_without_query(url)}), gave up after "
+                f"{attempts} attempts; run again later — everything fetched so far is stored"
+            )
+        error.status = exc.status
+        return error
 
     def _rate_limit_message(self, exc: _Transient) -> str:
         wait = exc.wait_s
@@ -231,10 +282,12 @@ class Fetcher:
             return exc.wait_s  # what the server asked for (Retry-After, reset time)
         return self._backoff(state.attempt_number)
 
-    def _should_stop(self, state: tenacity.RetryCallState) -> bool:
+    def _should_stop(self, give_up_on: Collection[int], state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= self._max_retries + 1:
             return True
         exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, _Transient) and exc.status in give_up_on:
+            return True
         # A wait beyond the allowed one is not slept through: stop now and keep the cursor.
         return isinstance(exc, _Transient) and (exc.wait_s or 0.0) > self._max_wait_s
 
@@ -267,7 +320,8 @@ class Fetcher:
             with self._client.stream("GET", url, params=params, headers=headers) as response:
                 if response.status_code >= 500:
                     wait = retry_after_s(response.headers.get("retry-after"), self._clock)
-                    raise _Transient(f"server error HTTP {response.status_code}", wait)
+                    status = response.status_code
+                    raise _Transient(f"server error HTTP {status}", wait, status=status)
                 body = self._read_capped(response)
                 reply = Reply(
                     status=response.status_code,
@@ -301,7 +355,17 @@ class Fetcher:
         wait = self._refusal(reply, attempt) if self._refusal is not None else None
         if wait is not None:
             raise _Transient(f"rate limited (HTTP {reply.status})", wait, refused=True)
+        if reply.status == 200:
+            problem = self._unusable(reply.body)
+            if problem is not None:
+                # A proxy or an overloaded server cut the answer short: asking again helps.
+                raise _Transient(f"unusable body in a 200 answer: {problem}", bad_body=True)
         return reply
+
+    def _unusable(self, body: bytes) -> str | None:
+        if not body.strip():
+            return "empty" if not body else f"whitespace only ({len(body)} bytes)"
+        return self._check_body(body) if self._check_body is not None else None
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")

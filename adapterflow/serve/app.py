@@ -31,6 +31,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from adapterflow.inputs import RAW_INPUTS, fits_task
 from adapterflow.params import Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.serve import schemas
@@ -40,11 +41,6 @@ from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
 from adapterflow.serve.status import StatusFile, status_path
 
 logger = logging.getLogger(__name__)
-# The raw item each task source takes besides {"text"} (as `predict` reads them), and its shape.
-RAW_INPUTS = {
-    "github": (schemas.IssueInput, "{title, body} inputs"),
-    "arxiv": (schemas.PaperInput, "{abstract} inputs"),
-}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Problem} for code in (400, 401, 404, 409, 413, 422, 500, 503)
 }
@@ -245,9 +241,10 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
                 413, f"{len(request.inputs)} inputs in one request; the limit is "
                 f"{serve.max_inputs} (serve.max_inputs in params.yaml)",
             )  # fmt: skip
-        raw, shape = RAW_INPUTS[pool.definitions[task].source.kind]
+        kind = pool.definitions[task].source.kind
         for i, item in enumerate(request.inputs):
-            if not isinstance(item, schemas.TextInput | raw):
+            if not fits_task(item, kind):
+                shape = RAW_INPUTS[kind][1]
                 raise HTTPException(422, f"inputs.{i}: task {task} takes {{text}} or {shape}")
         texts = [item_text(params, task, item.model_dump()) for item in request.inputs]
         try:

@@ -2,14 +2,19 @@
 
 An input takes the same shapes as `python -m adapterflow predict`: `{"text": ...}` (the user turn as
 is), a raw GitHub issue `{"title", "body"}` for issue tasks, or an arXiv record `{"abstract"}` for
-paper tasks. `adapterflow.predict.item_text` turns each into the user turn.
+paper tasks, checked by the models in adapterflow/inputs.py, which `predict --file` uses too.
+`adapterflow.predict.item_text` turns each into the user turn.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+# The input models live with predict's file reader, so `predict --file` checks inputs exactly as
+# this API does, without importing FastAPI.
+from adapterflow.inputs import InputItem
 
 DECODE_DESCRIPTION = (
     "how answers are decoded (serve.decode): exact = each input alone, identical to `predict` and "
@@ -19,62 +24,10 @@ DECODE_DESCRIPTION = (
 Decode = Literal["exact", "batched"]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or whitespace only")
-    return value
-
-
-class TextInput(_Body):
-    """A ready user turn, used as is (e.g. "Title: crash on save\\n\\nsteps...")."""
-
-    text: str
-
-    _text = field_validator("text")(_not_blank)
-
-
-class IssueInput(_Body):
-    """A raw GitHub issue, normalised as prepare does (issue tasks, e.g. triage)."""
-
-    title: str
-    body: str | None = None
-
-    _title = field_validator("title")(_not_blank)
-
-
-class PaperInput(_Body):
-    """A raw arXiv record, normalised as prepare does (paper tasks, e.g. papers)."""
-
-    abstract: str
-
-    _abstract = field_validator("abstract")(_not_blank)
-
-
-def _input_kind(value: Any) -> str | None:
-    # Pick the shape by its key, so a bad input gets that shape's errors, not every shape's.
-    keys = value.keys() if isinstance(value, dict) else ()
-    return next((key for key in ("text", "title", "abstract") if key in keys), None)
-
-
-INPUT_SHAPES = '{"text": ...}, {"title": ..., "body": ...} (issues) or {"abstract": ...} (papers)'
-InputItem = Annotated[
-    Annotated[TextInput, Tag("text")]
-    | Annotated[IssueInput, Tag("title")]
-    | Annotated[PaperInput, Tag("abstract")],
-    Discriminator(
-        _input_kind,
-        custom_error_type="input_shape",
-        custom_error_message=f"each input is one of {INPUT_SHAPES}",
-    ),
-]
-
-
-class PredictRequest(_Body):
+class PredictRequest(BaseModel):
     """One or many inputs, answered together by the same champion version."""
+
+    model_config = ConfigDict(extra="forbid")
 
     inputs: list[InputItem] = Field(min_length=1)
 

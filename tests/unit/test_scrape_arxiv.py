@@ -62,7 +62,7 @@ def test_a_recorded_feed_becomes_records_with_base_id_and_version(project, real_
         _scrape(server.url, project)
     query = server.requests[0].query
     assert query == {
-        "search_query": "cat:cs.LG", "sortBy": "submittedDate", "sortOrder": "descending",
+        "search_query": "cat:cs.LG", "sortBy": "lastUpdatedDate", "sortOrder": "descending",
         "start": "0", "max_results": "50",
     }  # fmt: skip
     assert len(server.requests) == 1  # totalResults=1 reached: no second page asked for
@@ -152,8 +152,8 @@ def test_requests_are_spaced_by_delay_s_within_and_across_categories(project):
 
 
 def test_a_new_version_replaces_the_old_one(project):
-    # A revision keeps its first `published` date, so an incremental run sees it only at the
-    # cursor (the newest paper) — the case checked here; older revisions need a fresh scrape.
+    # A revision keeps its first `published` date but a new `updated` one, which the listing is
+    # sorted by (a revision far behind the cursor: tests/unit/test_scrape_recovery.py).
     papers = _papers(3)
     with ReplayServer(FakeArxiv(papers)) as server:
         _scrape(server.url, project)
@@ -176,16 +176,19 @@ def test_an_older_version_never_replaces_a_newer_one(project):
     assert [(r["version"], r["title"]) for r in _stored(project)] == [(3, "Third")]
 
 
-def test_a_second_run_stops_at_the_cursor(project):
-    papers = _papers(40)
+@pytest.mark.parametrize(("lookback_days", "pages"), [(0, 1), (1, 4)])
+def test_a_second_run_stops_at_the_cursor_less_the_lookback(project, lookback_days, pages):
+    papers = _papers(40)  # hourly from 2025-01-01T00:00
+    window = {"page_size": 10, "lookback_s": lookback_days * 86400}
     with ReplayServer(FakeArxiv(papers)) as server:
-        _scrape(server.url, project, page_size=10)
-        assert read_json(project.raw_state)["arxiv"]["cs.LG"]["cursor"] == papers[-1]["published"]
+        _scrape(server.url, project, **window)
+        assert read_json(project.raw_state)["arxiv"]["cs.LG"]["cursor"] == papers[-1]["updated"]
         papers.extend(paper(f"2502.{i:05d}", f"2025-02-01T{i:02d}:00:00Z") for i in range(5))
         asked = len(server.requests)
-        result = _scrape(server.url, project, page_size=10).sources[0]
-        assert len(server.requests) - asked == 1  # one page reached the cursor
-    assert (result.new, result.total) == (5, 45)
+        result = _scrape(server.url, project, **window).sources[0]
+        # 5 new papers, then back to the cursor (one page) or past a day before it (25 more)
+        assert len(server.requests) - asked == pages
+    assert (result.new, result.total, result.complete) == (5, 45, True)
 
 
 def test_max_results_per_category_caps_a_run(project):

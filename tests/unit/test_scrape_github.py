@@ -267,8 +267,11 @@ def test_malformed_json_is_a_clear_error_and_keeps_what_was_stored(project):
         _scrape(server.url, project)
         before = (project.raw_github / "o__r.jsonl").read_bytes()
         bad.append(True)
-        with pytest.raises(ScrapeError, match="malformed JSON for o/r"):
+        asked = len(server.requests)
+        # Cut short in transit, as far as anyone can tell: asked again, then named with its URL.
+        with pytest.raises(ScrapeError, match=r"github o/r: .*malformed JSON .*/repos/o/r/issues"):
             _scrape(server.url, project)
+        assert len(server.requests) - asked == 3  # max_retries=2
     assert (project.raw_github / "o__r.jsonl").read_bytes() == before
 
 
