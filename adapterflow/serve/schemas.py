@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from adapterflow.prepare.normalise import strip_invisible
+
 DECODE_DESCRIPTION = (
     "how answers are decoded (serve.decode): exact = each input alone, identical to `predict` and "
     "the gate; batched = concurrent inputs in one left-padded generate, faster under load, but in "
@@ -24,8 +26,10 @@ class _Body(BaseModel):
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or whitespace only")
+    # Invisible characters are stripped before the model reads an input (predict.prompts_for):
+    # an input of nothing else would reach it empty.
+    if not strip_invisible(value).strip():
+        raise ValueError("must not be empty, whitespace or invisible characters only")
     return value
 
 
