@@ -6,7 +6,7 @@ tasks; `adapterflow.predict.item_text` turns each into the user turn. The HTTP A
 them in its request body (serve/schemas.py; a bad one gets 422), and `python -m adapterflow predict
 --file` one per line (`read_inputs`): the same models check both, so an input the API refuses is
 refused here too, with the line number, what is wrong and the fix, before any model loads.
-Imports pydantic only (no FastAPI). Nothing to run.
+Imports pydantic and the text normaliser only (no FastAPI). Nothing to run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from pydantic import (
     field_validator,
 )
 
+from adapterflow.prepare.normalise import strip_invisible
+
 
 class InputError(ValueError):
     """Inputs that no task can answer; the message names each bad one and the fix."""
@@ -35,8 +37,10 @@ class _Body(BaseModel):
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or whitespace only")
+    # Invisible characters are stripped before the model reads an input (predict.prompts_for):
+    # an input of nothing else would reach it empty.
+    if not strip_invisible(value).strip():
+        raise ValueError("must not be empty, whitespace or invisible characters only")
     return value
 
 

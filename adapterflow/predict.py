@@ -73,8 +73,9 @@ def item_text(params: Params, task: str, item: dict[str, Any]) -> str:
 def prompts_for(
     tokenizer: Any, definition: Any, texts: Sequence[str]
 ) -> tuple[list[str], list[str]]:
-    """The user turns trimmed to the task's token budget, and their rendered prompts (the training
-    chat template). Shared by `run_predict` and the HTTP server, so both ask the same question.
+    """The user turns without invisible characters, trimmed to the task's token budget, and their
+    rendered prompts (the training chat template). Shared by `run_predict` and the HTTP server, so
+    both ask the same question.
 
     Args:
         tokenizer: the base model's tokenizer.
@@ -85,12 +86,15 @@ def prompts_for(
         (trimmed user turns, prompts), one each per text, in order.
     """
     from adapterflow.chat import render_prompt
-    from adapterflow.prepare.normalise import trim_to_tokens
+    from adapterflow.prepare.normalise import strip_invisible, trim_to_tokens
 
     # Lone surrogates (undecodable bytes in argv, "\ud800" escapes in a JSON body) are not text:
-    # the tokenizer would raise on them, so they become U+FFFD.
+    # the tokenizer would raise on them, so they become U+FFFD. Invisible characters go as in
+    # prepare, here for every input ({"text"} ones and --text included): hidden text (Unicode tag
+    # characters) never reaches the model, and "cra\u00adshes" reads as trained, "crashes".
     inputs = [
-        trim_to_tokens(tokenizer, valid_text(t), definition.max_input_tokens)[0] for t in texts
+        trim_to_tokens(tokenizer, strip_invisible(valid_text(t)), definition.max_input_tokens)[0]
+        for t in texts
     ]
     system = {"role": "system", "content": definition.system_prompt}
     prompts = [render_prompt(tokenizer, [system, {"role": "user", "content": t}]) for t in inputs]

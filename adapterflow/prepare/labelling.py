@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from adapterflow.prepare.normalise import FirstAfter, MarkdownLinks, strip_invisible
+
 if TYPE_CHECKING:  # the label-driven task builds a Labeller; only the type comes back here
     from adapterflow.tasks.labelled import LabelTaskParams
 
@@ -62,22 +64,69 @@ def is_scored(provenance: str) -> bool:
 
 
 # What is not prose: fenced code (as normalise.py writes it, or raw), inline code, URLs, HTML tags,
-# markdown images and the "[image: ...]" placeholders normalise.py leaves for them.
+# markdown images and the "[image: ...]" placeholders normalise.py leaves for them. The last two are
+# found by scanners in `prose`, not as alternatives here: a regex rescans from every "![" or
+# "[image:" to the next "]", quadratic on "![" * 34000 (issue #21). Every alternative left fails
+# within its line or before the next "<", so a search stays linear.
 _NOT_PROSE = re.compile(
     r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)"  # fenced code block (unclosed: to the end)
     r"|`[^`\n]*`"  # inline code
-    r"|!\[[^\]]*\]\([^)]*\)"  # markdown image
-    r"|\[image(?::[^\]]*)?\]"  # normalise.py's image placeholder
     r"|<!--.*?(?:-->|\Z)"  # HTML comment
     r"|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"  # HTML tag, attributes and all
     r"|\b(?:https?|ftp)://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+"  # URL
 )
-_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\([^)]*\)")  # [text](url) -> text; images go whole
+_PLACEHOLDER = "[image"  # normalise.py's "[image]" / "[image: alt]": `\[image(?::[^\]]*)?\]`
+
+Span = tuple[int, int]
+
+
+def _placeholder(text: str, pos: int, first: FirstAfter) -> Span | None:
+    """Span of the first image placeholder at or after `pos`, or None."""
+    while (start := text.find(_PLACEHOLDER, pos)) >= 0:
+        pos = start + 1
+        after = start + len(_PLACEHOLDER)
+        if text.startswith("]", after):
+            return start, after + 1
+        if text.startswith(":", after):
+            close = first("]", after + 1)
+            return (start, close + 1) if close >= 0 else None  # no "]" left: none later either
+    return None
 
 
 def prose(text: str) -> str:
-    """`text` without code, URLs, HTML tags or images: the part that may decide a label."""
-    return _NOT_PROSE.sub(" ", _LINK.sub(r"\1", text))
+    r"""`text` without code, URLs, HTML tags or images: the part that may decide a label.
+
+    Each non-prose span becomes one space, exactly as one regex alternation of all of them would
+    leave it (markdown images first as `!\[[^\]]*\]\([^)]*\)`, links as their text), in time linear
+    in `text`.
+    """
+    text = MarkdownLinks(text, image=False).sub(lambda label: label)  # [text](url) -> text
+    images, first = MarkdownLinks(text, image=True), FirstAfter(text)
+
+    def other(pos: int) -> Span | None:
+        found = _NOT_PROSE.search(text, pos)
+        return found.span() if found else None
+
+    def image(pos: int) -> Span | None:
+        found = images.search(pos)
+        return found[:2] if found else None
+
+    finders = (other, image, lambda pos: _placeholder(text, pos, first))
+    # Each finder's next span is kept until a taken span passes its start. No two finders can
+    # start a span at the same place ("!", "[", anything else), so the leftmost span is the one
+    # the alternation would take there.
+    ahead = [find(0) for find in finders]
+    out, pos = [], 0
+    while any(ahead):
+        start, end = min(span for span in ahead if span)
+        out += [text[pos:start], " "]
+        pos = end
+        ahead = [
+            find(pos) if span and span[0] < pos else span
+            for find, span in zip(finders, ahead, strict=True)
+        ]
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _keyword_pattern(keyword: str) -> re.Pattern[str]:
@@ -95,9 +144,11 @@ def _template_pattern(name: str) -> re.Pattern[str]:
     # "Reproducible: Always", "**Reproducible:** always", or an issue-form section whose heading
     # line is the name (normalise.py drops the "###") and whose first non-empty line is the value.
     name = re.escape(name)
+    # `[ \t*_]*+` is possessive: backtracking into it could only retry the same spaces before the
+    # ":" or newline, which made "Reproducible" + 60,000 spaces + "x" quadratic.
     inline = r":[ \t*_]*(?P<inline>\S[^\n]*)"
-    form = r"[ \t]*\n\s*(?P<form>[^\n]+)"
-    return re.compile(rf"(?im)^[ \t>*_#+-]*{name}[ \t*_]*(?:{inline}|{form})")
+    form = r"\n\s*(?P<form>[^\n]+)"
+    return re.compile(rf"(?im)^[ \t>*_#+-]*{name}[ \t*_]*+(?:{inline}|{form})")
 
 
 class Labeller:
@@ -156,14 +207,15 @@ class Labeller:
             labels: the issue's label names as GitHub shows them.
             title: the issue title.
             body: the normalised body (what template fields and keyword rules read); its code,
-                URLs and markup are ignored.
+                URLs, markup and invisible characters are ignored.
             issue_type: the name of the issue's GitHub issue type ("Bug"), or None.
 
         Returns:
             A value and a provenance for every field; unlabelled fields hold a placeholder value
             and the provenance "unlabelled".
         """
-        title, body = prose(title), prose(body)
+        # Invisible characters go here too, whoever calls: "cra\u00adshes" is "crashes".
+        title, body = prose(strip_invisible(title)), prose(strip_invisible(body))
         present = {label.casefold() for label in labels}
         own = self._label_maps.get(repo.casefold(), [])
         kind = self._types.get(issue_type.casefold()) if isinstance(issue_type, str) else None

@@ -4,18 +4,27 @@ Issue bodies carry template comments, screenshots, CRLF line endings and long pa
 it costs tokens and teaches nothing. `normalise_markdown` keeps the prose, trims every code block
 or log to a line budget (saying how much was cut), and `trim_to_tokens` cuts the whole input to
 the model's token budget with the model's own tokenizer. Pure functions; used by `prepare`.
+
+Two guarantees, because bodies, titles and API inputs are written by anyone (issue #21):
+- Time linear in the input, whatever it holds: every pattern here fails fast, and the markdown
+  links and images, which a regex would rescan from every "[" (`"![" * 34000` took 8 s), are found
+  by `MarkdownLinks`, a scanner that reads each character a bounded number of times.
+- No invisible characters (`strip_invisible`): what the model and the keyword rules read is what a
+  person sees, so `cra\u00adshes` is "crashes" and Unicode tag characters smuggle nothing in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
+# `regex` (maintained, already a transformers dependency) rather than a hand-kept table: `re` knows
+# no Unicode properties, and these follow the Unicode version `regex` ships.
+import regex
 from markdown_it import MarkdownIt
 
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\([^)]*\)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 # HTML that GitHub renders in bodies (its image uploader writes `<img src=... alt=...>`): images and
 # videos become placeholders like markdown ones, other known tags go and their text stays. Only
@@ -34,15 +43,126 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # CommonMark parser (markdown-it-py, maintained, already a dependency of rich) rather than a regex:
 # it finds fenced, tilde and indented code blocks, including unclosed ones, the way GitHub does.
-_MARKDOWN = MarkdownIt("commonmark")
+# Block rules only: code blocks are blocks, and its inline pass (links, emphasis) is not needed here
+# (it cost 1 s on 64 KiB of "![").
+_MARKDOWN = MarkdownIt("commonmark").disable("inline")
+
+# Invisible characters: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt: the
+# format characters Cf, variation selectors, Hangul fillers, tag characters U+E0000-E0FFF...;
+# code points a renderer shows as nothing), plus the interlinear annotation marks U+FFF9-FFFB, Cf
+# characters that delimit text a reader never sees. The Cf characters left out of that set are
+# visible signs (the Arabic number sign U+0600, Egyptian hieroglyph layout controls) and stay.
+# Kept where Unicode gives them a visible effect, so emoji and scripts read as written:
+# - U+200D ZWJ joining two emoji into one (UTS #51 emoji ZWJ sequence, UAX #29 rule GB11: 👩‍💻);
+# - U+FE0E/FE0F right after an emoji (UTS #51 presentation sequence: ⚠️ vs ⚠); one bit per
+#   visible emoji, so the variation-selector smuggling trick (many selectors after one emoji)
+#   still loses everything it hid;
+# - ZWJ/ZWNJ after a virama, and ZWNJ between joining letters (the contexts RFC 5892 Appendix A
+#   allows in domain names: Indic conjuncts, Persian word parts).
+# In Latin text none of these apply: "cra\u200dshes" is "crashes".
+_JOINS_LEFT = r"[\p{Joining_Type=Left_Joining}\p{Joining_Type=Dual_Joining}]"
+_JOINS_RIGHT = r"[\p{Joining_Type=Right_Joining}\p{Joining_Type=Dual_Joining}]"
+_TRANSPARENT = r"\p{Joining_Type=Transparent}*"
+# Each alternative starts with its joiner or selector, so a lookbehind runs only there: before
+# one, it scanned the run of marks or tag characters behind every position (quadratic). A run
+# it reads ends at the previous joiner, so the whole stays linear.
+_KEPT_INVISIBLE = (
+    r"\u200d(?<=\p{Extended_Pictographic}\p{Grapheme_Cluster_Break=Extend}*\u200d)"
+    r"(?=\p{Extended_Pictographic})"
+    r"|[\ufe0e\ufe0f](?<=\p{Emoji}.)"
+    r"|[\u200c\u200d](?<=\p{Canonical_Combining_Class=Virama}.)"
+    rf"|\u200c(?<={_JOINS_LEFT}{_TRANSPARENT}\u200c)(?={_TRANSPARENT}{_JOINS_RIGHT})"
+)
+_INVISIBLE = regex.compile(
+    rf"({_KEPT_INVISIBLE})|[\p{{Default_Ignorable_Code_Point}}\ufff9-\ufffb]"
+)
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without invisible characters (zero-width space, soft hyphen, BOM, bidi controls,
+    word joiner, variation selectors, tag characters...), except the joiners and emoji selectors
+    that change what a reader sees (see `_INVISIBLE`'s comment for the set and its sources).
+    Linear time."""
+    return _INVISIBLE.sub(r"\1", text)
 
 
 def normalise_text(text: str | None) -> str:
-    """Drop control characters and collapse all whitespace to single spaces (titles, abstracts)."""
+    """Drop control and invisible characters, collapse all whitespace to single spaces (titles,
+    abstracts)."""
     if not text:
         return ""
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", strip_invisible(text.replace("\r\n", "\n").replace("\r", "\n")))
     return " ".join(text.split())
+
+
+class FirstAfter:
+    """`text.find(char, pos)`, remembered per char: over asks whose `pos` never decreases, each
+    character of `text` is read once per char asked about (a smaller `pos` is answered right, only
+    slower). What keeps the scanners here linear."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._known: dict[str, tuple[int, int]] = {}  # char -> (asked from, first at/after it)
+
+    def __call__(self, char: str, pos: int) -> int:
+        """Index of the first `char` at or after `pos`, or -1."""
+        known = self._known.get(char)
+        if known is None or known[0] > pos or 0 <= known[1] < pos:
+            known = self._known[char] = (pos, self.text.find(char, pos))
+        return known[1]
+
+
+class MarkdownLinks:
+    r"""Where `!\[([^\]]*)\]\([^)]*\)` (image=True) or `(?<!!)\[([^\]]*)\]\([^)]*\)` (links; with
+    `min_label=1`, `[^\]]+`) matches in `text`, match for match, in time linear in `text`.
+
+    The regex reads from each "[" to the next "]" and from each "](" to the next ")": on a line of
+    "![" * 34000, which has no "]", that is quadratic (8 s, issue #21). Here the next "]" and ")"
+    are remembered (`FirstAfter`), so any series of `search` calls whose `pos` never decreases
+    reads each character a bounded number of times.
+    """
+
+    def __init__(self, text: str, image: bool, min_label: int = 0) -> None:
+        self.text = text
+        self._opener = "![" if image else "["
+        self._image = image
+        self._min_label = min_label
+        self._first = FirstAfter(text)
+
+    def search(self, pos: int) -> tuple[int, int, str] | None:
+        """(start, end, label) of the first match starting at or after `pos`, or None."""
+        text = self.text
+        while (start := text.find(self._opener, pos)) >= 0:
+            pos = start + 1
+            if not self._image and start and text[start - 1] == "!":
+                continue  # an image's "[": the image pattern's business
+            label_at = start + len(self._opener)
+            close = self._first("]", label_at)
+            if close < 0:
+                return None  # no "]" left: no later match either
+            if close - label_at < self._min_label or not text.startswith("(", close + 1):
+                continue
+            end = self._first(")", close + 2)
+            if end < 0:
+                return None  # no ")" after this "](", so none after any later one
+            return start, end + 1, text[label_at:close]
+        return None
+
+    def matches(self) -> Iterator[tuple[int, int, str]]:
+        """Every match, left to right, as `re.finditer` would find them."""
+        pos = 0
+        while (found := self.search(pos)) is not None:
+            yield found
+            pos = found[1]
+
+    def sub(self, repl: Callable[[str], str]) -> str:
+        """`text` with each match replaced by `repl(label)`, as `re.sub` would."""
+        out, pos = [], 0
+        for start, end, label in self.matches():
+            out += [self.text[pos:start], repl(label)]
+            pos = end
+        out.append(self.text[pos:])
+        return "".join(out)
 
 
 def _trim_line(line: str, max_chars: int) -> str:
@@ -81,8 +201,8 @@ def _clean_prose(line: str) -> str:
     # bounds it as a whole, and the last sentence often says how reproducible the bug is.
     if "<" in line:
         line = _SPACES.sub(" ", _HTML_TAG.sub(" ", _HTML_MEDIA.sub(_media, line))).strip()
-    line = _IMAGE.sub(lambda m: f"[image: {m.group(1)}]" if m.group(1) else "[image]", line)
-    line = _LINK.sub(r"\1", line)
+    line = MarkdownLinks(line, image=True).sub(lambda alt: f"[image: {alt}]" if alt else "[image]")
+    line = MarkdownLinks(line, image=False, min_label=1).sub(lambda label: label)
     return _HEADING.sub("", line).rstrip()
 
 
@@ -97,12 +217,13 @@ def normalise_markdown(text: str | None, max_code_lines: int, max_line_chars: in
 
     Returns:
         The normalised body with LF line endings, no HTML comments or tags (an `<img>` becomes
-        `[image]` or `[image: alt]`, like a markdown image), links as their text, at most one
-        blank line in a row, and no leading/trailing whitespace.
+        `[image]` or `[image: alt]`, like a markdown image), links as their text, no invisible
+        characters (`strip_invisible`), at most one blank line in a row, and no leading/trailing
+        whitespace. Time linear in the length of `text`.
     """
     if not text:
         return ""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_invisible(text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", _HTML_COMMENT.sub("", text))
     lines = text.split("\n")
     out: list[str] = []

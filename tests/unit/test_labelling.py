@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 
@@ -10,9 +11,10 @@ import pytest
 import yaml
 
 from adapterflow.params import ParamsError, load_params
-from adapterflow.prepare.labelling import Labeller, provenance_kind
+from adapterflow.prepare.labelling import Labeller, prose, provenance_kind
 from adapterflow.prepare.normalise import normalise_markdown
 from tests.conftest import REPO_ROOT
+from tests.scaling import HOSTILE_TEXT, assert_linear, repeat
 
 VOCABULARY = load_params(REPO_ROOT / "params.yaml").prepare.triage.vocabulary
 
@@ -368,3 +370,93 @@ def test_on_recorded_pages_no_keyword_decision_comes_from_a_url_or_markup(real_d
             if prov.startswith("keyword:") and bare.provenance[field] != prov:
                 decided_by_markup[field] += 1
     assert decided_by_markup == Counter()
+
+
+# --- Linear time (issue #21 kind 1): the labeller reads every scraped title and body.
+# Beyond HOSTILE_TEXT, the worst cases of the template-field and keyword patterns.
+LABELLER_TEXT = {
+    **HOSTILE_TEXT,
+    "spaces after a template name": lambda n: "Reproducible" + " " * n + "x",
+    "tabs and stars after a template name": lambda n: "Reproducible" + "\t*" * (n // 2) + "x",
+    "a template name after a long prefix": lambda n: "> " * (n // 2) + "Reproducible: always",
+    "blank lines after a template name": lambda n: "Reproducible\n" + "\n" * n,
+    "template names on every line": repeat("Reproducible\n"),
+    "a keyword then a long word and a dot": lambda n: "crash" + "a" * n + ".b",
+    "keyword stems": repeat("crash."),
+    "phrase keywords cut short": repeat("every "),
+}
+
+
+@pytest.mark.parametrize("make", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_finding_the_prose_takes_time_linear_in_the_text(make):
+    assert_linear(prose, make, "prose")
+
+
+@pytest.mark.parametrize("make", LABELLER_TEXT.values(), ids=LABELLER_TEXT.keys())
+def test_labelling_takes_time_linear_in_the_body(labeller, make):
+    assert_linear(
+        lambda body: labeller.label("godotengine/godot", [], "Title", body), make, "label"
+    )
+
+
+def test_an_issue_of_34000_image_openers_is_labelled_in_linear_time(labeller):
+    assert_linear(
+        lambda body: labeller.label("godotengine/godot", [], body, body),
+        lambda n: "![" * (n // 2),
+        "label on '![' * n",
+    )
+
+
+# The single regex `prose` replaced; it must leave exactly the same text, whatever the input.
+_NOT_PROSE_BEFORE = re.compile(
+    r"(?ms)^[ \t]*(```|~~~).*?(^[ \t]*\1[^\n]*$|\Z)"
+    r"|`[^`\n]*`"
+    r"|!\[[^\]]*\]\([^)]*\)"
+    r"|\[image(?::[^\]]*)?\]"
+    r"|<!--.*?(?:-->|\Z)"
+    r"|</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>"
+    r"|\b(?:https?|ftp)://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+"
+)
+_LINK_BEFORE = re.compile(r"(?<!!)\[([^\]]*)\]\([^)]*\)")
+_PIECES = [
+    "!", "[", "]", "(", ")", "a", " ", "\n", "`", "```", "~~~", "<", ">", "<!--", "-->", "<b>",
+    "<img ", "[image", "[image:", ":", "http://x", "www.", "*", "\t", "crash", "Reproducible",
+]  # fmt: skip
+
+
+def test_prose_leaves_what_the_single_regex_left_on_random_text():
+    rng = random.Random(21)
+    for _ in range(5000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 30)))
+        assert prose(text) == _NOT_PROSE_BEFORE.sub(" ", _LINK_BEFORE.sub(r"\1", text)), text
+
+
+# --- Invisible characters (issue #21 case N1): a soft hyphen is not a different word.
+@pytest.mark.parametrize("invisible", ["\u00ad", "\u200b", "\u200d", "\u2060", "\U000e0020"])
+def test_a_word_with_invisible_characters_is_labelled_like_the_word(labeller, invisible):
+    hidden = f"Editor cra{invisible}shes on a sl{invisible}ow shader"
+    plain = labeller.label("godotengine/godot", [], "Editor crashes on a slow shader", "")
+    got = labeller.label("godotengine/godot", [], hidden, f"It happens every{invisible} time.")
+    assert got.provenance["severity"] == plain.provenance["severity"] == "keyword:crash*"
+    assert got.values["component"] == plain.values["component"] == "performance"
+    assert got.provenance["reproducibility"] == "keyword:every time"
+
+
+def test_prepare_labels_a_soft_hyphened_crash_as_a_crash(shipped_params):
+    from adapterflow.tasks import get_task
+
+    task = get_task(shipped_params.prepare, "triage")
+    issue = {
+        "repo": "godotengine/godot",
+        "labels": [],
+        "type": None,
+        "title": "Game cra\u00adshes on start",
+        "body": "Repro\u00adducible: always\u200b",
+    }
+    example = task.build_example(issue)
+    assert example.text == "Title: Game crashes on start\n\nReproducible: always"
+    assert (example.target["severity"], example.provenance["severity"]) == (
+        "critical",
+        "keyword:crash*",
+    )
+    assert example.provenance["reproducibility"] == "template:Reproducible"

@@ -91,7 +91,7 @@ def test_predict_file_names_every_bad_line_and_predicts_nothing(project, tmp_pat
         8: 'task triage takes {"text": ...} or {"title": ..., "body": ...}, not {"abstract": ...}',
         9: 'has none of "text", "title", "abstract" (an API body? put each of its inputs on',
         10: 'has none of "text", "title", "abstract"',
-        11: '"text" must not be empty or whitespace only',
+        11: '"text" must not be empty, whitespace or invisible characters only',
         12: "not valid UTF-8 (byte 0xe9 at position 15); save the file as UTF-8",
         13: "not valid JSON (nested too deeply)",
         14: "not valid JSON (Unterminated string",

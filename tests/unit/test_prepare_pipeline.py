@@ -19,6 +19,7 @@ from adapterflow.tasks import SPLITS
 from tests import rawdata
 from tests.replay_server import FakeGitHub, ReplayServer, scrape_params
 from tests.replay_server import issue as api_issue
+from tests.scaling import HOSTILE_TEXT, assert_linear
 
 
 def _set(paths, **changes):
@@ -332,3 +333,33 @@ def test_a_triage_field_nobody_labelled_is_marked_unlabelled_without_weak_labels
     assert coverage["reproducibility"]["human"] == 0
     assert coverage["reproducibility"]["unlabelled"] == coverage["reproducibility"]["examples"]
     assert coverage["component"]["human"] == coverage["component"]["examples"]
+
+
+def test_prepare_of_an_issue_of_34000_image_openers_takes_linear_time(shipped_params):
+    """Issue #21: one scraped issue whose body is "![" * 34000 (68 KiB) cost prepare 7.8 s, and
+    quadratically more for longer ones. Here the large run is exactly that issue."""
+    from adapterflow.prepare.examples import build_examples
+    from adapterflow.tasks import get_task
+    from tests.tiny_model import build_tokenizer
+
+    task, tokenizer = get_task(shipped_params.prepare, "triage"), build_tokenizer()
+
+    def prepare_one(body: str) -> None:
+        raw = rawdata.issue("godotengine/godot", 1, "Crash", body, ["crash"])
+        built = build_examples(task, [raw], shipped_params.prepare, tokenizer)
+        assert len(built.records) == 1 and built.records[0]["meta"]["truncated"]
+
+    assert_linear(prepare_one, lambda n: "![" * (n // 2), "prepare of one issue", small=8500)
+
+
+@pytest.mark.parametrize("make", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+@pytest.mark.parametrize("task_name", ["triage", "papers"])
+def test_building_an_example_takes_time_linear_in_the_raw_item(shipped_params, task_name, make):
+    from adapterflow.tasks import get_task
+
+    task = get_task(shipped_params.prepare, task_name)
+    if task.source.kind == "github":  # a long title: test_labelling's title-and-body case
+        item = lambda text: rawdata.issue("godotengine/godot", 1, "Crash", text, [])  # noqa: E731
+    else:
+        item = lambda text: {**rawdata.paper(1, "cs.LG"), "title": text, "abstract": text}  # noqa: E731
+    assert_linear(lambda text: task.build_example(item(text)), make, f"{task_name} example")
