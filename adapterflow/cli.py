@@ -238,8 +238,13 @@ def summary(ctx: typer.Context) -> None:
 
 
 @app.command("rollback")
-def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to roll back")) -> None:
-    """Make the previous champion of <task> the champion again (recorded in the history)."""
+def rollback(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task to roll back"),
+    reason: str = typer.Option(None, "--reason", help="why (shown whenever the gate refuses it)"),
+) -> None:
+    """Make the previous champion of <task> the champion again (recorded in the history); the
+    adapter rolled back is refused by the gate until `allow` lets it back."""
     from adapterflow.fingerprint import base_sha256
     from adapterflow.promote.rollback import rollback as do_rollback
 
@@ -247,11 +252,38 @@ def rollback(ctx: typer.Context, task: str = typer.Argument(..., help="task to r
     try:
         wait_s = ctx.obj.params().schedule.lock_wait_s
         old, new = do_rollback(
-            paths.registry, task, base_sha=base_sha256(paths.base_model), wait_s=wait_s
-        )
+            paths.registry, task, base_sha=base_sha256(paths.base_model), wait_s=wait_s,
+            reason=reason,
+        )  # fmt: skip
     except _user_errors() as exc:  # a restored version must fit the adapter and base on disk
         _fail(str(exc))
-    typer.echo(f"{task}: rolled back {old} -> champion {new}")
+    typer.echo(
+        f"{task}: rolled back {old} -> champion {new}; the gate refuses {old}'s adapter until "
+        f"`python -m adapterflow allow {task} {old}`"
+    )
+
+
+@app.command("allow")
+def allow(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task of the rolled-back adapter"),
+    target: str = typer.Argument(..., help="a version holding it (v0002) or its adapter sha256"),
+    reason: str = typer.Option(None, "--reason", help="why it may come back (recorded)"),
+) -> None:
+    """Let a rolled-back adapter be promoted again (recorded with who, when and why); the next
+    `promote` gates it like any other candidate."""
+    from adapterflow.promote.rollback import allow as do_allow
+
+    try:
+        wait_s = ctx.obj.params().schedule.lock_wait_s
+        lifted = do_allow(ctx.obj.paths.registry, task, target, wait_s=wait_s, reason=reason)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    versions = ", ".join(r["version"] for r in lifted)
+    typer.echo(
+        f"{task}: the adapter rolled back as {versions} may be promoted again; the next "
+        f"`python -m adapterflow promote {task}` (or `dvc repro -f -s promote@{task}`) gates it"
+    )
 
 
 @app.command("registry")
@@ -275,6 +307,15 @@ def registry_table(ctx: typer.Context) -> None:
                 f"{m['content']:>7.3f} {m['bleu']:>6.3f}  {e['created_at']:<25} "
                 f"{e['promoted_by']:<10} {e['data_version'][:24]}"
             )
+    for task, state in sorted(tasks.items()):
+        for r in state["rollbacks"]:
+            if r.get("allowed_at") is None:
+                typer.echo(
+                    f"{task}: adapter {r['adapter_sha256'][:12]} refused by the gate since "
+                    f"{r['version']} was rolled back ({r['rolled_back_at']}, "
+                    f"{r['rolled_back_by']}); `python -m adapterflow allow {task} {r['version']}` "
+                    "lets it back"
+                )
 
 
 @app.command("predict")

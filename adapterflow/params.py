@@ -11,13 +11,12 @@ Check a file by hand with `python -m adapterflow params --params params.yaml`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from cronsim import CronSim, CronSimError
+from cronsim import CronSimError
 from pydantic import (
     ConfigDict,
     Field,
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from adapterflow import cron
 from adapterflow.artifacts.evaluation import FLOOR_METRICS, GATE_METRICS  # floors; paired checks
 from adapterflow.sections import CATEGORY_PATTERN, REPO_PATTERN, Section
 from adapterflow.tasks import registered
@@ -268,14 +268,6 @@ def _env_var_name(key: str, name: str, secret: str, example: str) -> str:
     return name
 
 
-def _cron_period_s(expr: str, timezone: str) -> float:
-    """Seconds between the next two firings of a cron expression (raises CronSimError if bad)."""
-    start = datetime.now(ZoneInfo(timezone))
-    fires = CronSim(expr, start)
-    first = next(fires)
-    return (next(fires) - first).total_seconds()
-
-
 class ScheduleParams(Section):
     """Prefect schedules and run policy (flows/serve.py, flows/retrain.py); not a DVC stage."""
 
@@ -310,22 +302,27 @@ class ScheduleParams(Section):
 
     @model_validator(mode="after")
     def _crons_parse_and_cache_expires_between_scrapes(self) -> ScheduleParams:
+        # A pure function of the file: the gap is the shortest of the whole schedule, never the
+        # one after "now" (which gave "0 9,17 * * *" a verdict that changed with the hour).
         for key in ("scrape_cron", "retrain_cron"):
             expr = getattr(self, key)
             try:
-                _cron_period_s(expr, self.timezone)
+                gap = cron.shortest_gap(expr, self.timezone)
             except CronSimError as exc:
                 raise ValueError(
-                    f"schedule.{key} {expr!r} is not a 5-field cron expression ({exc}); "
-                    "e.g. '0 * * * *' for hourly"
+                    f"schedule.{key} {expr!r} is not a 5-field cron expression that fires "
+                    f"({exc}); e.g. '0 * * * *' for hourly"
                 ) from None
-        period = _cron_period_s(self.scrape_cron, self.timezone)
-        if self.scrape_cache_expiration_s >= period:
-            raise ValueError(
-                f"schedule.scrape_cache_expiration_s = {self.scrape_cache_expiration_s} is not "
-                f"below the {period:.0f} s between scheduled scrapes, so scheduled runs would "
-                f"reuse cached results and never fetch; set it below {period:.0f}"
-            )
+            if key == "scrape_cron" and self.scrape_cache_expiration_s >= gap.seconds:
+                # Every scheduled scrape must fetch: the cache a run leaves has to expire before
+                # the next scheduled run, including the closest two.
+                raise ValueError(
+                    f"schedule.scrape_cache_expiration_s = {self.scrape_cache_expiration_s} is "
+                    f"not below the shortest gap between scheduled scrapes of {expr!r}: "
+                    f"{gap.describe()} ({self.timezone}); the second scrape would reuse the "
+                    f"first one's cached results and fetch nothing. Set it below {gap.seconds}, "
+                    "or space the scrapes further apart"
+                )
         return self
 
 

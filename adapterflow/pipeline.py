@@ -3,8 +3,9 @@
 The Prefect retrain flow (flows/retrain.py) runs every stage through DVC instead of calling the
 stage functions itself, so dvc.lock stays the one record of which data and params produced which
 adapter and metrics, and a stage whose deps and params did not change is skipped by DVC for free.
-A hand-run `dvc repro` holding a stage's outputs makes a scheduled stage wait (bounded by
-schedule.lock_wait_s, then `StageBusy`) instead of failing "is busy" at once.
+A hand-run `dvc repro` holding a stage's paths makes a scheduled stage wait (bounded by
+schedule.lock_wait_s, then `StageBusy`) instead of failing "is busy" at once; a stale or corrupt
+lock left by a dead process is repaired, never waited on (adapterflow/dvc_rwlock.py).
 Each run can then be saved as a DVC experiment (`dvc exp save`: dvc.lock, params and metrics kept
 under refs/exps without touching the git branch) and its data pushed to the DVC remote.
 
@@ -28,9 +29,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import psutil
 from pydantic import BaseModel, ConfigDict
 
+from adapterflow import dvc_rwlock
 from adapterflow.repro_stage import BUSY_EXIT
 
 logger = logging.getLogger(__name__)
@@ -147,43 +148,39 @@ def lock_holders(root: Path) -> list[str]:
     """Who holds a DVC lock in `root` now, e.g. `["PID 4242 (dvc repro)"]`; empty when free.
 
     Reads DVC's own lock files: `.dvc/tmp/rwlock` (the per-output locks a running stage holds
-    while its command runs; entries of dead processes do not count) and `.dvc/tmp/lock` (the
-    repository lock, taken by every dvc command around its bookkeeping), probed with a
-    non-blocking flock as DVC takes it.
+    while its command runs; entries whose process is gone, or whose PID now runs another command,
+    do not count: adapterflow/dvc_rwlock.py) and `.dvc/tmp/lock` (the repository lock, taken by
+    every dvc command around its bookkeeping), probed with a non-blocking flock as DVC takes it.
     """
-    tmp = root / ".dvc" / "tmp"
-    holders: list[str] = []
-    try:
-        table = json.loads((tmp / "rwlock").read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # no stage running (or DVC is rewriting the file right now)
-        table = {}
-    infos = list(table.get("write", {}).values())
-    infos += [info for readers in table.get("read", {}).values() for info in readers]
-    for info in infos:
-        pid = int(info.get("pid", 0))
-        if pid != os.getpid() and psutil.pid_exists(pid):
-            holders.append(f"PID {pid} ({info.get('cmd', '?')})")
-    repo_lock = tmp / "lock"
-    if repo_lock.is_file():
-        with repo_lock.open("a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holders.append(f"DVC's repository lock ({repo_lock.read_text().strip() or '?'})")
-            else:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return sorted(set(holders))
+    return sorted({*dvc_rwlock.live_holders(root / ".dvc" / "tmp"), *_repo_lock_holder(root)})
 
 
-def _wait_for_locks(root: Path, stage: str, deadline: float, wait_s: float, log: Log) -> None:
+def _repo_lock_holder(root: Path) -> list[str]:
+    repo_lock = root / ".dvc" / "tmp" / "lock"
+    if not repo_lock.is_file():
+        return []
+    with repo_lock.open("a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return [f"DVC's repository lock ({repo_lock.read_text().strip() or '?'})"]
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return []
+
+
+def _busy(stage: str, wait_s: float, holders: list[str]) -> StageBusy:
+    return StageBusy(
+        f"stage {stage!r} waited {wait_s:g} s (schedule.lock_wait_s) for locks held by "
+        f"{', '.join(holders)}; it did not start, nothing of it ran: run again when that has "
+        "finished"
+    )
+
+
+def _wait_for_repo_lock(root: Path, stage: str, deadline: float, wait_s: float, log: Log) -> None:
     delay, announced = 0.25, False
-    while holders := lock_holders(root):
+    while holders := _repo_lock_holder(root):
         if time.monotonic() >= deadline:
-            raise StageBusy(
-                f"stage {stage!r} waited {wait_s:g} s (schedule.lock_wait_s) for locks held by "
-                f"{', '.join(holders)}; it did not start, nothing of it ran: run again when that "
-                "has finished"
-            )
+            raise _busy(stage, wait_s, holders)
         if not announced:
             log.info("stage %s waits (up to %g s) for %s", stage, wait_s, ", ".join(holders))
             announced = True
@@ -195,11 +192,13 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     """Run one stage with `dvc repro -s`: DVC skips it when nothing it depends on changed.
 
     Someone may be running `dvc repro` by hand: DVC itself fails at once ("is busy") on an output
-    another process's stage holds. So this first waits, at most `lock_wait_s` seconds, until no
-    other process holds a DVC lock, and retries (within the same bound) when DVC still loses the
-    race before starting the stage. A stage is never started and then abandoned. DVC runs through
-    its Python API in a child process (adapterflow/repro_stage.py), which reports whether the
-    stage ran or met a taken lock as data (a result file and exit code), never as log text.
+    another process's stage holds. So the stage waits, at most `lock_wait_s` seconds, while a
+    live dvc process holds a path it reads or writes (a stage of other paths never waits), or
+    DVC's repository lock, and retries (within the same bound) when DVC still loses the race
+    before starting it. Stale lock entries (dead or PID-reused processes) and a corrupt rwlock
+    file are repaired first and reported in the log. A stage is never started and then abandoned.
+    DVC runs through its Python API in a child process (adapterflow/repro_stage.py), which reports
+    whether the stage ran or met a taken lock as data (a result file and exit code).
 
     Args:
         root: the project root.
@@ -218,17 +217,14 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     started = time.perf_counter()
     deadline = time.monotonic() + lock_wait_s
     while True:
-        _wait_for_locks(root, stage, deadline, lock_wait_s, log)
-        rc, lines, result = _repro(root, stage, log)
+        _wait_for_repo_lock(root, stage, deadline, lock_wait_s, log)
+        rc, lines, result = _repro(root, stage, log, max(deadline - time.monotonic(), 0.0))
         if rc != BUSY_EXIT:
             break
+        if time.monotonic() >= deadline:
+            raise _busy(stage, lock_wait_s, result["holders"] or [result["busy"].splitlines()[0]])
         log.info("stage %s: another dvc took the lock first (%s); waiting again", stage,
                  result["busy"].splitlines()[0])  # fmt: skip
-        if time.monotonic() >= deadline:
-            raise StageBusy(
-                f"stage {stage!r} kept losing DVC's locks to other dvc processes for "
-                f"{lock_wait_s:g} s (schedule.lock_wait_s); it did not start: run again later"
-            )
         time.sleep(0.5)
     tail = tuple(deque(lines, maxlen=TAIL_LINES))
     if rc != 0:
@@ -238,12 +234,15 @@ def repro_stage(root: Path, stage: str, log: Log = logger, *, lock_wait_s: float
     )
 
 
-def _repro(root: Path, stage: str, log: Log) -> tuple[int, list[str], dict[str, Any]]:
-    """`dvc repro -s <stage>` in a child: (exit code, output lines, its result file's content)."""
+def _repro(
+    root: Path, stage: str, log: Log, wait_s: float
+) -> tuple[int, list[str], dict[str, Any]]:
+    """`dvc repro -s <stage>` in a child that waits up to `wait_s` s for live holders of the
+    stage's paths: (exit code, output lines, its result file's content)."""
     log.info("$ dvc repro -s %s", stage)
     with tempfile.TemporaryDirectory(prefix="adapterflow-repro-") as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "adapterflow.repro_stage", stage, str(result)]
+        cmd = [sys.executable, "-m", "adapterflow.repro_stage", stage, str(result), f"{wait_s:.3f}"]
         # This adapterflow, whatever the project folder holds (the stages' commands keep theirs).
         here = str(Path(__file__).resolve().parents[1])
         env = _env() | {

@@ -122,6 +122,10 @@ def history_frame(root: str, task: str) -> pd.DataFrame:
     return reports.history_frame(load_registry(root), task)
 
 
+def rollbacks_frame(root: str, task: str) -> pd.DataFrame:
+    return reports.rollbacks_frame(load_registry(root), task)
+
+
 def champion_entry(root: str, task: str) -> dict[str, Any] | None:
     return reports.champion_entry(load_registry(root), task)
 

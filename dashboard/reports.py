@@ -134,6 +134,26 @@ def history_frame(registry: dict[str, Any], task: str) -> pd.DataFrame:
     return frame
 
 
+def rollbacks_frame(registry: dict[str, Any], task: str) -> pd.DataFrame:
+    """The rollbacks the registry remembers for `task`, oldest first: which adapter, what was
+    restored, who and why, and whether the gate still refuses that adapter."""
+    rows = [
+        {
+            "version": r["version"],
+            "restored": r.get("restored"),
+            "adapter_sha256": r["adapter_sha256"][:12],
+            "rolled_back_at": r["rolled_back_at"],
+            "rolled_back_by": r["rolled_back_by"],
+            "reason": r.get("reason"),
+            "gate": "refuses it"
+            if r.get("allowed_at") is None
+            else f"allowed again {r['allowed_at']} by {r['allowed_by']}",
+        }
+        for r in (registry[task].get("rollbacks", []) if task in registry else [])
+    ]
+    return pd.DataFrame.from_records(rows)
+
+
 def champion_entry(registry: dict[str, Any], task: str) -> dict[str, Any] | None:
     """The registry history entry of `task`'s current champion, if any."""
     entry = registry.get(task)

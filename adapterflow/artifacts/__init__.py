@@ -42,6 +42,7 @@ from adapterflow.artifacts.promotion import (
     GateReport,
     Registry,
     RegistryEntry,
+    Rollback,
     TaskRegistry,
 )
 from adapterflow.artifacts.records import (
@@ -93,6 +94,7 @@ __all__ = [
     "PrepareReport",
     "Registry",
     "RegistryEntry",
+    "Rollback",
     "Row",
     "RunRecord",
     "ScrapeSummary",

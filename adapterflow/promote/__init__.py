@@ -6,10 +6,12 @@ question, `evaluate.champion.champion_answers`, which answers items the champion
 test set has grown, and keeps those answers), decides with `gate.decide`, records the candidate in
 models/registry (champion when it passed) and writes reports/gate/<task>.json. A failed gate is a
 decision, not an error: the stage exits 0 with `promoted: false`, so `dvc repro` ends with a gate
-decision for every task. The evidence is bound to the artifacts: the metrics name the sha256 of the
-adapter, the base model and the predictions file they were measured with, and promote refuses
-(`EvidenceMismatchError`) when what is on disk differs. The champion is re-checked under the
-registry lock before the commit (see registry.py), so concurrent promotions stay ordered.
+decision for every task. An adapter an operator rolled back is refused (the `rollback` check, by
+content hash) and not recorded again until `python -m adapterflow allow` lets it back. The
+evidence is bound to the artifacts: the metrics name the sha256 of the adapter, the base model
+and the predictions file they were measured with, and promote refuses (`EvidenceMismatchError`)
+when what is on disk differs. The champion is re-checked under the registry lock before the commit
+(see registry.py), so concurrent promotions stay ordered.
 Run with `python -m adapterflow promote <task>`;
 `python -m adapterflow rollback <task>` restores the previous champion.
 """
@@ -200,7 +202,8 @@ def run_promote(
                 else champion_answers(evaluate, prepare, paths, task, champion, ev.rows, hashes[1])
             )
             before = champion and champion["version"]
-            decision = decide(ev.metrics, ev.rows, promote, champion_rows, before)
+            rollbacks = registry.rollbacks_of(paths.registry, task, hashes[0])
+            decision = decide(ev.metrics, ev.rows, promote, champion_rows, before, rollbacks)
             reasons = decision.reasons + notes
             gate = {"passed": decision.passed, "reasons": reasons}
             if after_decision is not None:
@@ -220,6 +223,11 @@ def run_promote(
                     "params.json": recorded,
                 }
 
+            if held := registry.standing_rollbacks({"rollbacks": rollbacks}, hashes[0]):
+                # Refused by an operator's rollback: the adapter is recorded already (as the
+                # version rolled back); recording it again would only add a version to allow.
+                done = registry.Recorded(held[-1]["version"], before, False, None)
+                break
             try:
                 done = registry.record(
                     paths.registry, task, staging, evidence, entry | {"gate": gate},

@@ -9,12 +9,15 @@ A candidate passes only if every check passes:
   the test items both were evaluated on (same id and same reference): structural and content from
   per-item correctness, BLEU as corpus BLEU over exactly those items. A drop larger than
   `promote.regression_tolerance` fails.
+- `rollback`: the candidate's adapter (by content hash) has no rollback standing. An operator who
+  rolled an adapter back decided against it; it comes back only after `python -m adapterflow
+  allow` records the opposite decision (rollbacks later allowed become notes).
 Every check becomes a reason line, so reports/gate/<task>.json says why, whichever way it went.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -174,12 +177,46 @@ def _label_notes(metrics: Mapping[str, Any]) -> list[str]:
     return notes
 
 
+def _rollback(r: Mapping[str, Any]) -> str:
+    restored = f" -> {r['restored']}" if r.get("restored") else ""
+    why = f" (reason: {r['reason']!r})" if r.get("reason") else " (no reason given)"
+    return f"{r['version']}{restored} at {r['rolled_back_at']} by {r['rolled_back_by']}{why}"
+
+
+def _rollback_checks(
+    rollbacks: Sequence[Mapping[str, Any]], task: str
+) -> tuple[list[Check], list[str]]:
+    """A failed `rollback` check while any rollback of the candidate's adapter stands; a note for
+    each one someone allowed again."""
+    standing = [r for r in rollbacks if r.get("allowed_at") is None]
+    notes = [
+        f"note: this adapter was rolled back ({_rollback(r)}) and allowed again at "
+        f"{r['allowed_at']} by {r['allowed_by']}"
+        + (f" (reason: {r['allowed_reason']!r})" if r.get("allowed_reason") else "")
+        for r in rollbacks
+        if r.get("allowed_at") is not None
+    ]
+    if not standing:
+        return [], notes
+    last = standing[-1]["version"]
+    check = Check(
+        name="rollback", value=float(len(standing)), threshold=0.0, passed=False,
+        detail=f"this adapter (sha256 {standing[-1]['adapter_sha256'][:12]}) was rolled back: "
+        f"{'; '.join(_rollback(r) for r in standing)}. A rolled-back adapter is not promoted "
+        "again, whatever its version, test set or metrics, without an explicit decision: "
+        f'`python -m adapterflow allow {task} {last} --reason "..."`, then '
+        f"`python -m adapterflow promote {task}`",
+    )  # fmt: skip
+    return [check], notes
+
+
 def decide(
     metrics: Mapping[str, Any],
     predictions: Mapping[str, Mapping[str, Any]],
     pp: PromoteParams,
     champion: Mapping[str, Mapping[str, Any]] | None = None,
     champion_version: str | None = None,
+    rollbacks: Sequence[Mapping[str, Any]] = (),
 ) -> GateDecision:
     """Decide whether a candidate may replace the champion.
 
@@ -189,12 +226,16 @@ def decide(
         pp: the `promote` params (floors, interval mode, tolerance, minimum test size).
         champion: the current champion's prediction rows by id, or None when there is none.
         champion_version: the champion's registry version (for the reasons).
+        rollbacks: the registry's rollbacks of the candidate's adapter (same adapter sha256),
+            allowed again or not (registry.json `rollbacks` format).
 
     Returns:
         passed (every check passed), the checks, and one reason line per check (plus notes).
     """
     n = int(metrics["n"])
+    held, held_notes = _rollback_checks(rollbacks, str(metrics.get("task")))
     checks = [
+        *held,
         Check(
             name="min_test_size",
             value=float(n),
@@ -205,7 +246,7 @@ def decide(
         ),
         *_floor_checks(metrics, pp),
     ]
-    notes = _label_notes(metrics)
+    notes = held_notes + _label_notes(metrics)
     if champion is None:
         notes.append("no champion yet: nothing to regress against")
     else:

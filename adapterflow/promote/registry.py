@@ -19,6 +19,11 @@ no adapter is recorded twice. Every entry names the content hashes of its adapte
 (adapterflow/fingerprint.py); every reader loads a version through `verified.py`, which refuses
 one whose files no longer match.
 
+Rollbacks are remembered by content (`rollbacks` in registry.json, per task): the adapter sha256
+rolled back, from and to which version, who, when and why. The gate refuses an adapter with a
+standing rollback under any version (`standing_rollbacks`), and `record` re-checks that under the
+lock; `rollback.allow` records the operator's decision that lets it back.
+
 Why not DVC's GTO (git tags as a registry): it needs a git repository and creates tags/commits,
 while promotions also run in scheduled flows and temp dirs that are not repositories, and the lead
 owns git state here. The JSON registry keeps GTO's vocabulary (versions, a stage per version).
@@ -82,8 +87,25 @@ def write_registry(registry_dir: Path, registry: Mapping[str, Any]) -> None:
 
 
 def task_state(registry: Mapping[str, Any], task: str) -> dict[str, Any]:
-    """One task's `{"champion": version|None, "history": [...]}` (empty when never recorded)."""
-    return registry["tasks"].get(task, {"champion": None, "history": []})
+    """One task's `{"champion": version|None, "history": [...], "rollbacks": [...]}` (empty when
+    never recorded)."""
+    return registry["tasks"].get(task, {"champion": None, "history": [], "rollbacks": []})
+
+
+def standing_rollbacks(state: Mapping[str, Any], adapter_sha: str) -> list[dict[str, Any]]:
+    """The rollbacks of the adapter with content hash `adapter_sha` that no one has allowed
+    again (`python -m adapterflow allow`), oldest first; while any stands, the gate refuses it."""
+    return [
+        r
+        for r in state["rollbacks"]
+        if r["adapter_sha256"] == adapter_sha and r.get("allowed_at") is None
+    ]
+
+
+def rollbacks_of(registry_dir: Path, task: str, adapter_sha: str) -> list[dict[str, Any]]:
+    """Every rollback of that adapter for `task`, allowed again or not, oldest first."""
+    state = task_state(read_registry(registry_dir), task)
+    return [r for r in state["rollbacks"] if r["adapter_sha256"] == adapter_sha]
 
 
 def champion_entry(registry_dir: Path, task: str) -> dict[str, Any] | None:
@@ -226,8 +248,8 @@ def record(
         What was recorded (see `Recorded`).
 
     Raises:
-        ChampionChangedError: another promotion or a rollback changed the champion since the gate
-            decided; nothing was written (decide again).
+        ChampionChangedError: another promotion or a rollback changed the champion, or rolled
+            this adapter back, since the gate decided; nothing was written (decide again).
         RegistryBusyError: the lock stayed taken for over `wait_s`.
     """
     with locked(registry_dir, wait_s):
@@ -241,6 +263,8 @@ def record(
         duplicate = _already_recorded(state, entry)
         if duplicate is not None:
             return duplicate
+        if promote and standing_rollbacks(state, entry["adapter_sha256"]):
+            raise ChampionChangedError(f"{task}: this adapter was rolled back while deciding")
         version = _next_version(registry_dir, task, state)
         target = registry_dir / task / version
         clear_stale_staging(registry_dir / task)
@@ -268,7 +292,7 @@ def record(
             }
         )
         tasks = dict(registry["tasks"])
-        tasks[task] = {"champion": version if promote else before, "history": history}
+        tasks[task] = {**state, "champion": version if promote else before, "history": history}
         write_registry(registry_dir, {**registry, "tasks": tasks})
         logger.info(
             "registry: %s %s recorded as %s", task, version, "champion" if promote else "rejected"

@@ -1,5 +1,5 @@
-"""Runs: the registry history of a task, metric trends with the gate, candidate vs champion vs
-zero-shot, and the flow runs recorded in reports/runs.jsonl."""
+"""Runs: the registry history of a task, metric trends with the gate, the rollbacks it remembers,
+candidate vs champion vs zero-shot, and the flow runs recorded in reports/runs.jsonl."""
 
 import pandas as pd
 import streamlit as st
@@ -25,6 +25,14 @@ else:
     st.subheader("Metrics over time")
     st.altair_chart(charts.metric_trend(history, list(METRICS), floors.values), width="stretch")
     st.caption(f"Red dashed line: the gate floor, from {ui.escape_md(floors.source)}.")
+rollbacks = data.rollbacks_frame(root, task)
+if not rollbacks.empty:
+    st.subheader("Rollbacks")
+    st.caption(
+        "The gate refuses a rolled-back adapter, under any version, until someone runs "
+        f"`python -m adapterflow allow {ui.escape_md(task)} <version>`."
+    )
+    st.dataframe(rollbacks, hide_index=True)
 
 st.subheader("Candidate vs champion vs zero-shot")
 candidate = data.load_metrics(root, task)

@@ -158,6 +158,28 @@ def test_task_in_the_url_opens_that_task(facts, open_page, monkeypatch):
     assert linked.run().selectbox(key="task").value == "papers"
 
 
+def test_runs_page_and_banner_show_a_rollback_the_gate_still_refuses(facts, open_page):
+    registry = facts.root / "models" / "registry" / "registry.json"
+    reg = json.loads(registry.read_text())
+    reg["tasks"]["triage"]["rollbacks"] = [{
+        "adapter_sha256": "ab" * 32, "version": "v0003", "restored": "v0002",
+        "rolled_back_at": "2026-11-22T08:00:00+00:00", "rolled_back_by": "ops",
+        "reason": "answers drifted"}]  # fmt: skip
+    registry.write_text(json.dumps(reg))
+    gate = facts.root / "reports" / "gate" / "triage.json"
+    report = json.loads(gate.read_text())
+    held = "FAIL: this adapter (sha256 abababababab) was rolled back: v0003 -> v0002"
+    report["reasons"] = [*report["reasons"], held]
+    gate.write_text(json.dumps(report))
+    app = open_page(facts.root, "runs", task="triage")
+    [rollbacks] = [f for f in frames(app) if "adapter_sha256" in f.columns]
+    row = rollbacks.iloc[0].to_dict()
+    expected = {"version": "v0003", "restored": "v0002", "reason": "answers drifted"}
+    assert row.items() >= (expected | {"gate": "refuses it"}).items()
+    assert "python -m adapterflow allow triage <version>" in shown_text(app)
+    assert held in shown_text(app)  # the banner lists the gate's reasons, failures first
+
+
 def _alerts(app, kind: str) -> str:
     return "\n".join(re.sub(r"\\(.)", r"\1", str(e.value)) for e in app.get(kind))
 

@@ -4,6 +4,7 @@ before starting the stage it could not get, never half-done."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,4 +73,23 @@ def test_retrain_waits_for_the_hand_run_and_completes(tmp_path):
 
     state = outcome["state"]
     assert state.is_completed(), state.message
+    assert (root / "models" / "adapters" / "t1" / "adapter.txt").is_file()
+
+
+def test_retrain_completes_when_a_dead_runs_lock_names_a_pid_reused_by_sleep(tmp_path):
+    """Issue #21, kind 5: the nightly run used to wait lock_wait_s, then end Cancelled, forever."""
+    root = make_toy_project(tmp_path)
+    write_params(root, lock_wait_s=120)
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        rwlock = root / ".dvc" / "tmp" / "rwlock"
+        rwlock.parent.mkdir(parents=True, exist_ok=True)
+        stale = {"pid": sleeper.pid, "cmd": "dvc repro -s prepare"}
+        rwlock.write_text(json.dumps({"write": {str(root / "data" / "processed"): stale}}))
+        state = retrain(params_path=root / "params.yaml", return_state=True)
+        assert state.is_completed(), state.message  # the old code: Cancelled after 120 s
+        assert sleeper.poll() is None  # the unrelated process is untouched
+    finally:
+        sleeper.kill()
+        sleeper.wait()
     assert (root / "models" / "adapters" / "t1" / "adapter.txt").is_file()

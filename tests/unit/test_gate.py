@@ -213,3 +213,36 @@ def test_the_gate_report_says_who_labelled_the_test_set_and_what_the_majority_sc
 def test_a_floor_naming_an_unknown_metric_is_refused_at_load():
     with pytest.raises(ValueError, match="macro_f1"):
         _promote(task_floors={"issue_type": {"macro_f2": 0.7}})
+
+
+ROLLED = {
+    "adapter_sha256": "ab" * 32, "base_sha256": "cd" * 32, "version": "v0002",
+    "restored": "v0001", "rolled_back_at": "2026-11-30T10:00:00+00:00", "rolled_back_by": "ops",
+    "reason": "answers drifted",
+}  # fmt: skip
+
+
+def test_an_adapter_whose_rollback_stands_fails_whatever_its_metrics(promote):
+    metrics = _metrics(40, 1.0) | {"task": "triage"}
+    decision = decide(metrics, _rows(40, 40), promote, rollbacks=[ROLLED])
+    assert not decision.passed
+    [held] = [c for c in decision.checks if c.name == "rollback"]
+    assert not held.passed and decision.checks[0] is held  # the first reason a reader sees
+    reason = decision.reasons[0]
+    assert reason.startswith("FAIL: this adapter (sha256 abababababab) was rolled back: v0002 ")
+    assert "-> v0001 at 2026-11-30T10:00:00+00:00 by ops (reason: 'answers drifted')" in reason
+    assert '`python -m adapterflow allow triage v0002 --reason "..."`' in reason
+    assert all(c.passed for c in decision.checks if c is not held)  # the other checks still shown
+
+
+def test_an_allowed_rollback_is_a_note_and_does_not_fail_the_gate(promote):
+    allowed = ROLLED | {"allowed_at": "2026-12-01T09:00:00+00:00", "allowed_by": "lead",
+                        "allowed_reason": "fixed upstream"}  # fmt: skip
+    decision = decide(_metrics(40, 0.8) | {"task": "triage"}, _rows(40, 32), promote,
+                      rollbacks=[allowed])  # fmt: skip
+    assert decision.passed and not any(c.name == "rollback" for c in decision.checks)
+    assert any(
+        r.startswith("note: this adapter was rolled back (v0002 -> v0001")
+        and "allowed again at 2026-12-01T09:00:00+00:00 by lead (reason: 'fixed upstream')" in r
+        for r in decision.reasons
+    )

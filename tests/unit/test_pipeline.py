@@ -72,7 +72,7 @@ pathlib.Path("a").write_text("from the hand run")
 """
 
 
-def _hand_run(root: Path) -> subprocess.Popen:
+def _hand_run(root: Path, **others: dict) -> subprocess.Popen:
     """Someone's `dvc repro` of the whole pipeline, held inside its first stage's command."""
     (root / "hold.py").write_text(HOLD)
     _repo(
@@ -80,6 +80,7 @@ def _hand_run(root: Path) -> subprocess.Popen:
         {
             "slow": {"cmd": f"{sys.executable} hold.py", "deps": ["hold.py"], "outs": ["a"]},
             "next": {"cmd": "cp a b", "deps": ["a"], "outs": ["b"]},
+            **others,
         },
     )
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
@@ -137,6 +138,18 @@ def test_stage_gives_up_after_the_bounded_wait_naming_the_holder_and_changes_not
     finally:
         _finish(hand, tmp_path)
     assert repro_stage(tmp_path, "next", lock_wait_s=30).ran is False  # the hand run did it
+
+
+def test_a_stage_of_other_paths_runs_while_a_hand_run_holds_its_own(tmp_path):
+    hand = _hand_run(tmp_path, other={"cmd": "echo o > o", "outs": ["o"]})
+    try:
+        assert any(f"PID {hand.pid}" in h for h in lock_holders(tmp_path))
+        repro_stage(tmp_path, "other", lock_wait_s=1)  # waiting for the hand run: StageBusy
+        assert (tmp_path / "o").read_text().strip() == "o"
+        with pytest.raises(StageBusy, match=f"PID {hand.pid}"):
+            repro_stage(tmp_path, "next", lock_wait_s=1)  # reads `a`, which the hand run writes
+    finally:
+        _finish(hand, tmp_path)
 
 
 HOLD_REPO_LOCK = """import pathlib, sys, time
