@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from adapterflow.params import MAX_INPUTS_CAP
+
 DECODE_DESCRIPTION = (
     "how answers are decoded (serve.decode): exact = each input alone, identical to `predict` and "
     "the gate; batched = concurrent inputs in one left-padded generate, faster under load, but in "
@@ -74,9 +76,10 @@ InputItem = Annotated[
 
 
 class PredictRequest(_Body):
-    """One or many inputs, answered together by the same champion version."""
+    """One or many inputs, answered together by the same champion version (at most
+    serve.max_inputs; the schema's cap only stops validation early)."""
 
-    inputs: list[InputItem] = Field(min_length=1)
+    inputs: list[InputItem] = Field(min_length=1, max_length=MAX_INPUTS_CAP)
 
 
 class Answer(BaseModel):
