@@ -327,6 +327,11 @@ class ScheduleParams(Section):
 
 
 # ----------------------------------------------------------------------------------------- serve
+# The request schema's own cap on inputs, so a body of 100,000 tiny items fails validation at
+# the first one past it instead of being checked item by item (adapterflow/serve/schemas.py).
+MAX_INPUTS_CAP = 1024
+
+
 class ServeParams(Section):
     """The HTTP API (`python -m adapterflow serve`); no DVC stage reads it, no result uses it."""
 
@@ -334,12 +339,16 @@ class ServeParams(Section):
     port: int = Field(ge=1, le=65535)
     token_env: str
     max_body_bytes: int = Field(ge=1024)
-    max_inputs: int = Field(ge=1)
+    max_inputs: int = Field(ge=1, le=MAX_INPUTS_CAP)
     batch_window_ms: float = Field(ge=0, le=1000)
     max_batch_size: int = Field(ge=1)
     decode: Literal["exact", "batched"]
     poll_interval_s: float = Field(gt=0, le=60)
     num_threads: int = Field(ge=0)
+    max_connections: int = Field(ge=8)
+    idle_timeout_s: float = Field(gt=0, le=300)
+    body_timeout_s: float = Field(gt=0, le=600)
+    backlog: int = Field(ge=64, le=65535)
 
     @field_validator("token_env")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -21,9 +22,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_server(
-    params: Path, host: str = "127.0.0.1", env: dict[str, str] | None = None
+    params: Path,
+    host: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
+    open_files: int | None = None,
 ) -> tuple[subprocess.Popen, str, Path]:
     """Start the API for the project of `params` on a free port of `host`.
+
+    Args:
+        open_files: the server's open-file limit (`ulimit -n`, soft and hard); None = inherited.
 
     Returns:
         (the process, leader of its own process group; its base URL; its log file).
@@ -35,6 +42,9 @@ def start_server(
         [sys.executable, *command, "--port", str(port)],
         cwd=params.parent, env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=None if open_files is None else lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (open_files, open_files)
+        ),
     )  # fmt: skip
     return proc, f"http://{host}:{port}", log
 

@@ -93,7 +93,8 @@ def generate_answers(
     max_new_tokens: int,
     logits_processor: Callable[[], Sequence[Any]] | None = None,
     progress: str | None = None,
-) -> list[str]:
+    skip: Callable[[int], bool] | None = None,
+) -> list[str | None]:
     """Greedy answers for `prompts`: each one a function of its own prompt only.
 
     Every prompt is decoded as its own sequence (no padding, no shared cache, positions 0..n-1),
@@ -111,10 +112,12 @@ def generate_answers(
             they see `input_ids` of shape (1, prompt + generated tokens).
         progress: a label for a progress bar with an ETA, shown only on a terminal (tqdm);
             None shows none.
+        skip: asked with a prompt's index just before it is decoded; true leaves it undecoded
+            (the server skips inputs whose client hung up). None decodes every prompt.
 
     Returns:
         One answer per prompt, in order, cut at the first stop token, special tokens removed,
-        stripped.
+        stripped; None for a skipped prompt.
     """
     from tqdm.auto import tqdm
     from transformers import LogitsProcessorList
@@ -127,6 +130,9 @@ def generate_answers(
     bar = tqdm(total=len(prompts), desc=progress, unit="ex", disable=None if progress else True)
     with bar, dequantized_4bit_weights(model):
         for done, prompt in enumerate(prompts, 1):
+            if skip is not None and skip(done - 1):
+                answers.append(None)
+                continue
             ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
             ids = ids.to(device)
             processors = LogitsProcessorList(logits_processor() if logits_processor else [])

@@ -7,9 +7,10 @@
          -d '{"inputs": [{"title": "Crash on save", "body": "Always crashes when saving"}]}'
 
 Modules: app.py (routes, errors, background sync), pool.py (one base model, a peft adapter per
-task, hot swap), batcher.py (dynamic batching), guards.py (body limit, bearer token), schemas.py
-(request/response bodies = the OpenAPI schema), status.py (reports/serve/ file the dashboard
-reads). uvicorn runs the app: the ASGI server FastAPI documents, installed with Prefect already.
+task, hot swap), batcher.py (dynamic batching), guards.py (body limit and time, bearer token),
+connections.py (how many connections, for how long; log floods), schemas.py (request/response
+bodies = the OpenAPI schema), status.py (reports/serve/ file the dashboard reads). uvicorn runs
+the app: the ASGI server FastAPI documents, installed with Prefect already.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ def run_serve(params: Params, paths: ProjectPaths, host: str, port: int) -> None
     import uvicorn
 
     from adapterflow.serve.app import create_app
+    from adapterflow.serve.connections import (
+        ACCEPTS_PER_TURN,
+        ConnectionGuard,
+        QueueingServer,
+        RepeatFilter,
+        connection_budget,
+        guarded_protocol,
+    )
 
     if not (paths.base_model / "config.json").is_file():
         raise ServeError(
@@ -70,11 +79,27 @@ def run_serve(params: Params, paths: ProjectPaths, host: str, port: int) -> None
             "(or `dvc repro`) first"
         )
     token = bearer_token(params, host)
+    serve = params.serve
+    guard = ConnectionGuard(connection_budget(serve.max_connections), serve.idle_timeout_s)
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    app = create_app(params, paths, url=url, token=token)
+    app = create_app(params, paths, url=url, token=token, guard=guard)
     logger.info(
-        "serving %s on %s, decode %s%s", ", ".join(params.prepare.tasks), url,
-        params.serve.decode, " (bearer token required)" if token else "",
+        "serving %s on %s, decode %s%s; at most %d connections", ", ".join(params.prepare.tasks),
+        url, serve.decode, " (bearer token required)" if token else "", guard.max_connections,
     )  # fmt: skip
+    # A shortage repeats its error on every accept and every request (asyncio's accept error with
+    # its traceback, uvicorn's warnings): one line per message per 10 s says as much.
+    for name in ("asyncio", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RepeatFilter(every_s=10))
     # log_config=None: keep the logging cli.py configured; the access log has no headers (token).
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)
+    # http: the h11 protocol with the connection rules (connections.py), whatever else is
+    # installed; its head timeout also ends idle keep-alive connections, as timeout_keep_alive.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=True,
+        http=guarded_protocol(guard), backlog=ACCEPTS_PER_TURN,
+        timeout_keep_alive=serve.idle_timeout_s,  # type: ignore[arg-type] - a float works
+    )  # fmt: skip
+    server = QueueingServer(config, queue=serve.backlog)
+    server.run()
+    if not server.started:
+        raise ServeError(f"the server could not start on {url}; the log above says why")

@@ -14,6 +14,21 @@ and rollback, see pool.py) and the status file for the dashboard is rewritten (s
 model work runs on one thread (`ThreadPoolExecutor(max_workers=1)`): generation is CPU-bound and
 already multi-threaded inside torch, and one thread is what makes a swap atomic for requests.
 
+Nothing that grows with a request's input runs on the event loop, so /health answers while any
+request is worked on. A raw issue or paper is normalised (`predict.item_text`: markdown clean-up,
+regexes) in a worker process (`anyio.to_process`, the process pool of the library Starlette runs
+on): a thread would not do, since one `re` call holds the GIL for as long as it runs (an issue body
+of "![" x 8,000 stalled the loop 0.4 s from a thread). Tokenising, the chat template, decoding and
+parsing the answers run on the model thread (the tokenizer and torch release the GIL); registry
+reads and status writes in threads. What stays on the loop is linear and capped: uvicorn reading
+at most `serve.max_body_bytes`, `json.loads` and pydantic's validation (C and Rust, which hold
+the GIL in any thread; the schema stops at MAX_INPUTS_CAP inputs), building the response.
+
+A request whose client hangs up before its answers are ready is cancelled (guards.py): its inputs
+still queued are never decoded, those in a running batch are skipped (batcher.py), and the access
+log says 499 (nginx's "client closed request"), as uvicorn logs nothing for an answer it cannot
+send.
+
 FastAPI (over a hand-written http.server) because it gives request validation, JSON errors and the
 OpenAPI schema from the pydantic models in schemas.py, and it is installed already (Prefect's API
 runs on it). Built by `create_app`; run by `adapterflow.serve.run_serve`.
@@ -27,23 +42,43 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from anyio import CapacityLimiter, to_process
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from adapterflow.inputs import RAW_INPUTS, fits_task
-from adapterflow.params import Params
+from adapterflow.params import MAX_INPUTS_CAP, Params
 from adapterflow.paths import ProjectPaths
 from adapterflow.serve import schemas
 from adapterflow.serve.batcher import Batcher
-from adapterflow.serve.guards import BearerToken, BodyLimit
+from adapterflow.serve.connections import ConnectionGuard
+from adapterflow.serve.guards import (
+    CLOSED_BY_CLIENT,
+    BearerToken,
+    BodyLimit,
+    ClientGone,
+    log_closed_by_client,
+    unless_hung_up,
+)
 from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
 from adapterflow.serve.status import StatusFile, status_path
 
 logger = logging.getLogger(__name__)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.Problem} for code in (400, 401, 404, 409, 413, 422, 500, 503)
+    code: {"model": schemas.Problem} for code in (400, 401, 404, 408, 409, 413, 422, 500, 503)
 }
+SHOWN_PROBLEMS = 10  # a 422 names this many problems, then counts the rest
+# Processes normalising raw inputs: a whole 256 KiB body takes ~15 ms, so two keep up with far
+# more requests than the model answers; each costs ~80 MB (anyio's default is one per core).
+INPUT_WORKERS = 2
+
+
+def user_turns(params: Params, task: str, items: list[dict[str, Any]]) -> list[str]:
+    """Each input's user turn (`predict.item_text`); run in a worker process (module docstring)."""
+    from adapterflow.predict import item_text
+
+    return [item_text(params, task, item) for item in items]
 
 
 def serving(pool: ModelPool, state: TaskState) -> schemas.Serving:
@@ -92,18 +127,37 @@ def _where(loc: tuple) -> str:
     return ".".join(map(str, keep)) or "body"
 
 
-def _validation_answer(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _too_many_inputs(count: str, limit: int) -> HTTPException:
+    return HTTPException(
+        413,
+        f"{count} inputs in one request; the limit is {limit} (serve.max_inputs in params.yaml)",
+    )
+
+
+def _validation_answer(request: Request, exc: RequestValidationError) -> JSONResponse:
     # Never echo the input back (pydantic's "input" field): state where and what, nothing more.
     errors = exc.errors()
     bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
     if bad_json is not None:
         where = bad_json.get("ctx", {}).get("error", "")
         return JSONResponse({"detail": f"malformed JSON body ({where})"}, status_code=400)
-    parts = [f"{_where(e['loc'])}: {e['msg']}" for e in errors]
-    return JSONResponse({"detail": "; ".join(dict.fromkeys(parts))}, status_code=422)
+    if any(e["type"] == "too_long" and _where(e["loc"]) == "inputs" for e in errors):
+        too_many = _too_many_inputs(f"more than {MAX_INPUTS_CAP}", request.app.state.max_inputs)
+        return JSONResponse({"detail": too_many.detail}, status_code=too_many.status_code)
+    parts = list(dict.fromkeys(f"{_where(e['loc'])}: {e['msg']}" for e in errors))
+    more = len(parts) - SHOWN_PROBLEMS
+    detail = "; ".join(parts[:SHOWN_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | None) -> FastAPI:
+def create_app(
+    params: Params,
+    paths: ProjectPaths,
+    *,
+    url: str,
+    token: str | None,
+    guard: ConnectionGuard | None = None,
+) -> FastAPI:
     """The API for every task's champion in the project at `paths`.
 
     Args:
@@ -111,6 +165,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
         paths: the project (registry, base model, reports/serve/ for the status file).
         url: where the server listens, e.g. http://127.0.0.1:8000 (names the status file).
         token: bearer token every non-probe request must carry; None = no check (loopback only).
+        guard: the connection limits uvicorn applies (connections.py), reported by /health.
     """
     serve = params.serve
     pool = ModelPool(params, paths)
@@ -157,6 +212,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
         )  # fmt: skip
         batcher.start()
         app.state.batcher = batcher
+        app.state.input_workers = CapacityLimiter(INPUT_WORKERS)
         started_at = now()
         keeper = asyncio.get_running_loop().create_task(keep_in_sync(started_at))
         try:
@@ -166,7 +222,7 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
             with suppress(asyncio.CancelledError):
                 await keeper
             await batcher.stop()
-            status("stopped", started_at)
+            await asyncio.to_thread(status, "stopped", started_at)
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
@@ -179,8 +235,10 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
     )
     app.state.startup_error = app.state.sync_error = None
     app.state.pool = pool
+    app.state.max_inputs = serve.max_inputs
+    app.state.closed_by_client = 0  # requests whose client hung up before the answer
     app.add_exception_handler(RequestValidationError, _validation_answer)
-    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes, timeout_s=serve.body_timeout_s)
     if token is not None:
         app.add_middleware(BearerToken, token=token)  # added last = runs first
 
@@ -191,19 +249,25 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
             )
         return task
 
-    async def registry() -> dict[str, Any]:
+    def tasks_info(tasks: list[str]) -> list[schemas.TaskInfo]:
         from adapterflow.promote.registry import read_registry
 
-        return await asyncio.to_thread(read_registry, paths.registry)
+        registry = read_registry(paths.registry)  # in a thread: a file read and a history scan
+        return [task_info(pool, registry, t) for t in tasks]
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness: the process answers; also the batches and generate calls run, the decode
-        mode and the adapters held."""
+        """Liveness: the process answers; also the batches and generate calls run, inputs queued
+        and in the running batch, requests whose client hung up, the connections held (and
+        closed: idle, evicted, refused), the decode mode, the adapters held."""
         return {
             "status": "ok",
             "batches": app.state.batcher.batches,
             "generate_calls": pool.generate_calls,
+            "queued": app.state.batcher.queued,
+            "running": app.state.batcher.running,
+            "closed_by_client": app.state.closed_by_client,
+            "connections": guard and guard.counts(),
             "decode": serve.decode,
             "adapters": pool.adapter_names(),
         }
@@ -222,34 +286,44 @@ def create_app(params: Params, paths: ProjectPaths, *, url: str, token: str | No
     @app.get("/v1/tasks")
     async def list_tasks() -> list[schemas.TaskInfo]:
         """Every task: its champion, metrics, gate decision and what is served."""
-        reg = await registry()
-        return [task_info(pool, reg, t) for t in pool.definitions]
+        return await asyncio.to_thread(tasks_info, list(pool.definitions))
 
     @app.get("/v1/tasks/{task}")
     async def get_task(task: str) -> schemas.TaskInfo:
         """One task: its champion, metrics, gate decision and what is served (with load errors)."""
-        return task_info(pool, await registry(), known(task))
+        [info] = await asyncio.to_thread(tasks_info, [known(task)])
+        return info
+
+    async def answer(task: str, items: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+        if all("text" in item for item in items):  # used as is: nothing to normalise
+            texts = [str(item["text"]) for item in items]
+        else:  # not cancellable: killing a worker costs a new one; a normalisation is short
+            texts = await to_process.run_sync(
+                user_turns, params, task, items, limiter=app.state.input_workers
+            )
+        return await app.state.batcher.submit(task, texts)
 
     @app.post("/v1/tasks/{task}/predict")
-    async def predict(task: str, request: schemas.PredictRequest) -> schemas.PredictResponse:
+    async def predict(
+        task: str, body: schemas.PredictRequest, request: Request
+    ) -> schemas.PredictResponse:
         """Answer the inputs with the task's champion; all of them by the same version."""
-        from adapterflow.predict import item_text
-
         known(task)
-        if len(request.inputs) > serve.max_inputs:
-            raise HTTPException(
-                413, f"{len(request.inputs)} inputs in one request; the limit is "
-                f"{serve.max_inputs} (serve.max_inputs in params.yaml)",
-            )  # fmt: skip
+        if len(body.inputs) > serve.max_inputs:
+            raise _too_many_inputs(str(len(body.inputs)), serve.max_inputs)
         kind = pool.definitions[task].source.kind
-        for i, item in enumerate(request.inputs):
+        for i, item in enumerate(body.inputs):
             if not fits_task(item, kind):
                 shape = RAW_INPUTS[kind][1]
                 raise HTTPException(422, f"inputs.{i}: task {task} takes {{text}} or {shape}")
-        texts = [item_text(params, task, item.model_dump()) for item in request.inputs]
         try:
             pool.check_served(task)  # fail fast; the batch checks again on the model thread
-            served, answers = await app.state.batcher.submit(task, texts)
+            items = [item.model_dump() for item in body.inputs]
+            served, answers = await unless_hung_up(request, answer(task, items))
+        except ClientGone:
+            app.state.closed_by_client += 1
+            log_closed_by_client(request)
+            return Response(status_code=CLOSED_BY_CLIENT)  # type: ignore[return-value]
         except NotServedError as exc:
             raise HTTPException(409 if exc.no_champion else 503, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - one failed batch must not take the server down

@@ -3,9 +3,13 @@
 A request waits in its task's queue. The batcher's loop takes the task whose oldest request waited
 longest, waits until that request is `window_s` old or the task has `max_batch` inputs queued, then
 hands that task's queued requests (up to `max_batch` inputs; a bigger request goes alone) to
-`run(task, groups)` on the model executor and answers each request's future with its share. While
-the model is busy, new requests pile up, so under load batches fill without waiting for the window.
-A request is never split across two calls, so it is answered wholly by one version.
+`run(task, groups, waiting)` on the model executor and answers each request's future with its
+share. While the model is busy, new requests pile up, so under load batches fill without waiting
+for the window. A request is never split across two calls, so it is answered wholly by one version.
+
+A request whose awaiting task is cancelled (the server cancels it when the client hangs up) leaves
+a cancelled future: it is dropped from the queue unseen, and `waiting(i)` tells `run`, before each
+decode, that request i of a running batch no longer wants its answers.
 
 With `max_batch=1` and `window_s=0` it is the one-request-at-a-time server the load benchmark
 compares against. Used by adapterflow/serve/app.py:
@@ -27,8 +31,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# run(task, groups) -> (what answered, one result list per group)
-RunBatch = Callable[[str, Sequence[Sequence[str]]], tuple[Any, list[list[Any]]]]
+# run(task, groups, waiting) -> (what answered, one result list per group; None for a group that
+# stopped waiting). waiting(i) is called on the executor's thread: it only reads a future's state.
+RunBatch = Callable[
+    [str, Sequence[Sequence[str]], Callable[[int], bool]], tuple[Any, list[list[Any] | None]]
+]
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Batcher:
         self._arrived = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self.batches = 0  # generate calls made (for /health and tests)
+        self.running = 0  # inputs in the batch on the model thread now (for /health and tests)
 
     def start(self) -> None:
         self._loop_task = asyncio.get_running_loop().create_task(self._loop())
@@ -64,7 +72,8 @@ class Batcher:
             (what answered, e.g. the served version; one answer per text, in order).
 
         Raises:
-            Whatever `run` raised for the batch this request was in.
+            Whatever `run` raised for the batch this request was in. Cancelling the awaiting
+            task cancels the request: dropped if still queued, its rest skipped if running.
         """
         loop = asyncio.get_running_loop()
         pending = _Pending(texts, loop.create_future(), loop.time())
@@ -73,13 +82,20 @@ class Batcher:
         return await pending.future
 
     def _queued(self, task: str) -> int:
-        return sum(len(p.texts) for p in self._queues.get(task, ()))
+        return sum(len(p.texts) for p in self._queues.get(task, ()) if not p.future.done())
+
+    @property
+    def queued(self) -> int:
+        """Inputs waiting for a batch, over all tasks (for /health)."""
+        return sum(map(self._queued, self._queues))
 
     def _take(self, task: str) -> list[_Pending]:
         queue, batch, size = self._queues[task], [], 0
         while queue and (not batch or size + len(queue[0].texts) <= self.max_batch):
-            batch.append(queue.popleft())
-            size += len(batch[-1].texts)
+            pending = queue.popleft()
+            if not pending.future.done():  # else its client hung up: never decoded
+                batch.append(pending)
+                size += len(pending.texts)
         return batch
 
     async def _loop(self) -> None:
@@ -99,9 +115,18 @@ class Batcher:
                 except TimeoutError:
                     break
             batch = self._take(task)
+            if not batch:
+                continue
             groups = [p.texts for p in batch]
+
+            def waiting(i: int, batch: list[_Pending] = batch) -> bool:
+                return not batch[i].future.done()
+
+            self.running = sum(map(len, groups))
             try:
-                who, results = await loop.run_in_executor(self._executor, self._run, task, groups)
+                who, results = await loop.run_in_executor(
+                    self._executor, self._run, task, groups, waiting
+                )
             except Exception as exc:  # noqa: BLE001 - the requests get the error, the loop lives on
                 for p in batch:
                     if not p.future.done():
@@ -109,6 +134,7 @@ class Batcher:
                 continue
             finally:
                 self.batches += 1
+                self.running = 0
             logger.debug(
                 "%s: batch of %d request(s), %d input(s)", task, len(batch), sum(map(len, groups))
             )

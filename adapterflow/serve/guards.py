@@ -1,25 +1,39 @@
-"""Two small ASGI middlewares in front of the API: a body size limit and a bearer token check.
+"""What guards the API from its clients: a body size and time limit, a bearer token (two small
+ASGI middlewares), and ending the work of a client that hung up.
 
 `BodyLimit` answers 413 before reading a body whose Content-Length exceeds the limit, and stops a
-chunked body (no Content-Length) as soon as it has read past the limit. Starlette has no body limit
-of its own, and uvicorn's limits cover headers only. `BearerToken` requires
+chunked body (no Content-Length) as soon as it has read past the limit. A body that has not arrived
+whole `timeout_s` after its request head gets 408, so a trickled upload cannot hold a connection
+(connections.py bounds the head the same way). Both answers close the connection: the rest of the
+body is never read. Starlette has no body limit of its own, and uvicorn's limits cover headers
+only. `BearerToken` requires
 `Authorization: Bearer <token>` on every path but the liveness and readiness probes; it compares in
 constant time and never logs or echoes the token. The server installs it only when it is bound to a
 non-loopback address (adapterflow/serve/__init__.py).
 
 Both are pure ASGI (no `BaseHTTPMiddleware`), so they never buffer a body or break streaming.
+
+`unless_hung_up` runs a request's work until the client hangs up, then cancels it (the batcher
+then drops or skips its inputs) and raises ClientGone; `log_closed_by_client` writes the access
+log line uvicorn cannot, with nginx's 499.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from typing import Any
+import logging
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 Scope = dict[str, Any]
 OPEN_PATHS = ("/health", "/ready")  # probes carry no data and must work without the token
+CLOSE = (b"connection", b"close")
+CLOSED_BY_CLIENT = 499  # nginx's status for a request whose client hung up before the answer
+T = TypeVar("T")
 
 
 async def send_json(send: Any, status: int, detail: str, headers: list | None = None) -> None:
@@ -43,12 +57,13 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413 (see the module docstring)."""
+    """Refuse request bodies over `max_bytes` (413) or slower than `timeout_s` (408); see the
+    module docstring."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float) -> None:
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
-    def _message(self) -> str:
+    def _too_big(self) -> str:
         return (
             f"request body exceeds {self.max_bytes} bytes (serve.max_body_bytes in params.yaml); "
             "send fewer or shorter inputs per request"
@@ -60,18 +75,31 @@ class BodyLimit:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await send_json(send, 413, self._message())
+            await send_json(send, 413, self._too_big(), headers=[CLOSE])
             return
-        seen = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        seen, whole = 0, False
 
         async def limited() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
+            # Raised while FastAPI reads the body: it passes HTTPExceptions through as is.
+            nonlocal seen, whole
+            if whole:  # the body is read; a later receive waits for the client to hang up
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"request body not received whole within {self.timeout_s:g} s "
+                    "(serve.body_timeout_s in params.yaml); send it at once",
+                    headers={"connection": "close"},
+                ) from None
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    # Raised while FastAPI reads the body: it passes HTTPExceptions through as is.
-                    raise HTTPException(status_code=413, detail=self._message())
+                    raise HTTPException(413, self._too_big(), headers={"connection": "close"})
             return message
 
         await self.app(scope, limited, send)
@@ -100,3 +128,36 @@ class BearerToken:
             )
             return
         await self.app(scope, receive, send)
+
+
+class ClientGone(Exception):
+    """The client hung up before its answers were ready."""
+
+
+async def _hung_up(request: Request) -> None:
+    # The body is read, so the next message uvicorn has is the disconnect, when the socket closes.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_hung_up(request: Request, work: Awaitable[T]) -> T:
+    """`work`'s result, or ClientGone once `work` is cancelled because the client hung up."""
+    job, watch = asyncio.ensure_future(work), asyncio.ensure_future(_hung_up(request))
+    try:
+        await asyncio.wait((job, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        job.cancel()  # nothing when it is done
+    if job.done() and not job.cancelled():
+        return job.result()
+    await asyncio.gather(job, return_exceptions=True)  # the cancellation reaches the batcher
+    raise ClientGone
+
+
+def log_closed_by_client(request: Request) -> None:
+    """The access log line uvicorn would write, with 499 (it writes none for an unsent answer)."""
+    scope, client = request.scope, request.scope.get("client")
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "-",
+        scope["method"], scope["path"], scope["http_version"], CLOSED_BY_CLIENT,
+    )  # fmt: skip

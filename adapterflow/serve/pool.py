@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -276,8 +276,11 @@ class ModelPool:
         )
 
     def run_batch(
-        self, task: str, groups: Sequence[Sequence[str]]
-    ) -> tuple[Served, list[list[Answer]]]:
+        self,
+        task: str,
+        groups: Sequence[Sequence[str]],
+        waiting: Callable[[int], bool] = lambda _: True,
+    ) -> tuple[Served, list[list[Answer] | None]]:
         """Answer several requests' user turns together, with one version.
 
         The group shares one adapter switch and one dequantisation of the 4-bit weights. With
@@ -290,9 +293,13 @@ class ModelPool:
         Args:
             task: a task name from `prepare.tasks`.
             groups: per request, its user turns (from `adapterflow.predict.item_text`).
+            waiting: whether request i still waits for its answers (asked again before each
+                decode; the server says no once its client hung up): one that stopped waiting
+                has its undecoded inputs skipped, uncounted in `generate_calls`.
 
         Returns:
-            The version that answered, and per request its answers in input order.
+            The version that answered, and per request its answers in input order (None for a
+            request that stopped waiting).
 
         Raises:
             NotServedError: no champion is loaded for `task`.
@@ -304,6 +311,7 @@ class ModelPool:
         served = self.check_served(task)
         definition = self.definitions[task]
         flat = [text for group in groups for text in group]
+        owner = [i for i, group in enumerate(groups) for _ in group]
         _, prompts = prompts_for(self._tokenizer, definition, flat)
         self._model.set_adapter(served.adapter_name, inference_mode=True)
         ev = self.params.evaluate
@@ -314,19 +322,25 @@ class ModelPool:
                 definition, self._tokenizer, ev.constrained
             ),
         }
+        skip = lambda i: not waiting(owner[i])  # noqa: E731 - its client hung up
         if self.params.serve.decode == "batched":
-            outputs, calls = generate_left_padded(
-                self._model, self._tokenizer, prompts,
+            keep = [i for i in range(len(prompts)) if not skip(i)]
+            kept, calls = generate_left_padded(
+                self._model, self._tokenizer, [prompts[i] for i in keep],
                 batch_size=self.params.serve.max_batch_size, **decode,
             )  # fmt: skip
+            decoded = dict(zip(keep, kept, strict=True))
+            outputs = [decoded.get(i) for i in range(len(prompts))]
         else:
-            outputs = generate_answers(self._model, self._tokenizer, prompts, **decode)
-            calls = len(prompts)  # one generate per prompt
+            outputs = generate_answers(self._model, self._tokenizer, prompts, skip=skip, **decode)
+            calls = sum(text is not None for text in outputs)  # one generate per decoded prompt
         self.generate_calls += calls
-        answers = [Answer(text, _parse(definition, text)) for text in map(_clean, outputs)]
+        texts = [None if text is None else _clean(text) for text in outputs]
+        answers = [None if t is None else Answer(t, _parse(definition, t)) for t in texts]
         split, start = [], 0
         for group in groups:
-            split.append(answers[start : start + len(group)])
+            mine = answers[start : start + len(group)]
+            split.append(None if None in mine else mine)
             start += len(group)
         return served, split
 

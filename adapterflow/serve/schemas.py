@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # The input models live with predict's file reader, so `predict --file` checks inputs exactly as
 # this API does, without importing FastAPI.
 from adapterflow.inputs import InputItem
+from adapterflow.params import MAX_INPUTS_CAP
 
 DECODE_DESCRIPTION = (
     "how answers are decoded (serve.decode): exact = each input alone, identical to `predict` and "
@@ -25,11 +26,12 @@ Decode = Literal["exact", "batched"]
 
 
 class PredictRequest(BaseModel):
-    """One or many inputs, answered together by the same champion version."""
+    """One or many inputs, answered together by the same champion version (at most
+    serve.max_inputs; the schema's cap only stops validation early)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[InputItem] = Field(min_length=1)
+    inputs: list[InputItem] = Field(min_length=1, max_length=MAX_INPUTS_CAP)
 
 
 class Answer(BaseModel):

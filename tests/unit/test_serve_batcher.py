@@ -1,11 +1,13 @@
-"""The dynamic batcher groups concurrent requests per task, keeps each request whole, and
-survives a failed batch. `run` is a plain function on a real one-thread executor, as in serve."""
+"""The dynamic batcher groups concurrent requests per task, keeps each request whole, survives a
+failed batch, and drops the requests whose waiting task was cancelled (a client that hung up).
+`run` is a plain function on a real one-thread executor, as in serve."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -15,28 +17,43 @@ from adapterflow.serve.batcher import Batcher
 class Recorder:
     """A batch function that answers each text upper-cased and records what it was given."""
 
-    def __init__(self, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None, hold: threading.Event | None = None) -> None:
         self.calls: list[tuple[str, list[list[str]]]] = []
         self.threads: set[str] = set()
         self.fail_on = fail_on
+        self.hold = hold  # run waits for it (a long batch), then asks who is still waiting
+        self.started = threading.Event()
+        self.waiting: list[bool] = []
 
-    def __call__(self, task, groups):
+    def __call__(self, task, groups, waiting):
         self.calls.append((task, [list(g) for g in groups]))
         self.threads.add(threading.current_thread().name)
+        self.started.set()
+        if self.hold is not None:
+            self.hold.wait(10)
+        self.waiting = [waiting(i) for i in range(len(groups))]
         if any(self.fail_on in g for g in groups):
             raise RuntimeError("boom")
         return f"v-{len(self.calls)}", [[t.upper() for t in g] for g in groups]
 
 
+@asynccontextmanager
+async def started(recorder: Recorder, window_s: float, max_batch: int = 16):
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
+        batcher = Batcher(recorder, executor, window_s=window_s, max_batch=max_batch)
+        batcher.start()
+        try:
+            yield batcher
+        finally:
+            await batcher.stop()
+
+
 def _run(recorder: Recorder, window_s: float, max_batch: int, requests: list[tuple[str, list]]):
     async def main():
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
-            batcher = Batcher(recorder, executor, window_s=window_s, max_batch=max_batch)
-            batcher.start()
+        async with started(recorder, window_s, max_batch) as batcher:
             results = await asyncio.gather(
                 *(batcher.submit(task, texts) for task, texts in requests), return_exceptions=True
             )
-            await batcher.stop()
             return results, batcher.batches
 
     return asyncio.run(main())
@@ -86,3 +103,58 @@ def test_a_lone_request_waits_at_most_the_window(window_s):
     t0 = time.perf_counter()
     _run(Recorder(), window_s, 16, [("t", ["a"])])
     assert time.perf_counter() - t0 < window_s + 0.5
+
+
+def test_a_request_cancelled_while_queued_is_never_run():
+    recorder = Recorder()
+
+    async def main():
+        async with started(recorder, window_s=0.3) as batcher:
+            kept = asyncio.ensure_future(batcher.submit("t", ["a"]))
+            gone = asyncio.ensure_future(batcher.submit("t", ["b", "c"]))
+            await asyncio.sleep(0.05)
+            assert batcher.queued == 3
+            gone.cancel()  # its client hung up while it waited for the window
+            await asyncio.sleep(0)
+            assert batcher.queued == 1
+            return await kept, gone.cancelled()
+
+    result, cancelled = asyncio.run(main())
+    assert cancelled and result == ("v-1", ["A"])
+    assert recorder.calls == [("t", [["a"]])]  # "b", "c" never reached the model
+
+
+def test_a_queue_of_cancelled_requests_runs_nothing():
+    recorder = Recorder()
+
+    async def main():
+        async with started(recorder, window_s=0.1) as batcher:
+            gone = [asyncio.ensure_future(batcher.submit("t", [str(i)])) for i in range(5)]
+            await asyncio.sleep(0.01)
+            for job in gone:
+                job.cancel()
+            await asyncio.sleep(0.3)
+            return batcher.batches, batcher.queued
+
+    assert asyncio.run(main()) == (0, 0)
+    assert recorder.calls == []
+
+
+def test_run_learns_which_requests_of_a_running_batch_stopped_waiting():
+    hold = threading.Event()
+    recorder = Recorder(hold=hold)
+
+    async def main():
+        async with started(recorder, window_s=0.05) as batcher:
+            jobs = [asyncio.ensure_future(batcher.submit("t", [t])) for t in "abc"]
+            while not recorder.started.is_set():
+                await asyncio.sleep(0.01)
+            jobs[1].cancel()  # hung up while its batch runs
+            await asyncio.sleep(0.01)
+            hold.set()
+            return await asyncio.gather(*jobs, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert recorder.waiting == [True, False, True]
+    assert results[0] == ("v-1", ["A"]) and results[2] == ("v-1", ["C"])
+    assert isinstance(results[1], asyncio.CancelledError)

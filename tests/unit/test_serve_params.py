@@ -30,7 +30,17 @@ def test_token_env_must_name_a_variable_not_hold_a_secret(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("port", 0), ("max_batch_size", 0), ("max_body_bytes", 10)]
+    ("key", "value"),
+    [
+        ("port", 0),
+        ("max_batch_size", 0),
+        ("max_body_bytes", 10),
+        ("max_inputs", 5000),  # beyond the request schema's own cap
+        ("max_connections", 1),
+        ("idle_timeout_s", 0),
+        ("body_timeout_s", 0),
+        ("backlog", 0),
+    ],
 )
 def test_out_of_range_values_are_refused(tmp_path, key, value):
     with pytest.raises(ParamsError, match=f"serve.{key}"):
