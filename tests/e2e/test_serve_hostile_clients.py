@@ -30,6 +30,16 @@ import yaml
 
 from adapterflow.paths import ProjectPaths
 from tests.api_server import REPO_ROOT, record_champion, start_server, wait_ready
+from tests.hostile_clients import (
+    closed_lines,
+    half_sent_head,
+    open_idle,
+    raw_predict,
+    rss_mb,
+    server_fds,
+    still_held,
+    wait_for,
+)
 from tests.processes import stop_group
 from tests.tiny_adapter import build_tiny_adapter, seed_project
 
@@ -135,28 +145,6 @@ def test_health_answers_while_the_biggest_requests_are_worked_on(server, name):
         assert len(detail) < 2000 and detail.endswith("and 990 more"), detail[:300]
 
 
-def raw_predict(port: int, inputs: list[dict]) -> socket.socket:
-    """A socket that has sent a whole predict request and not read the answer."""
-    body = json.dumps({"inputs": inputs}).encode()
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(
-        b"POST /v1/tasks/triage/predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
-        b"\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-    )
-    return sock
-
-
-def closed_lines(log: Path) -> int:
-    return len(re.findall(r'"POST /v1/tasks/triage/predict HTTP/1\.1" 499', log.read_text()))
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_clients_that_hang_up_before_their_batch_get_nothing_decoded(server):
     url, _, log = server
     port = int(url.rsplit(":", 1)[1])
@@ -204,29 +192,14 @@ def test_a_client_that_hangs_up_mid_batch_stops_its_decoding(server):
     wait_for(lambda: closed_lines(log) - lines == 1, 10, "a 499 line in the access log")
 
 
-def server_fds(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
-
-
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
-
 def test_300_idle_connections_and_a_half_sent_head_against_256_descriptors(server):
     url, pid, log = server
     port = int(url.rsplit(":", 1)[1])
     limits = health(url)["connections"]
     assert limits["max"] < OPEN_FILES  # fitted under the open-file limit at start
     log_before, rss_before = log.stat().st_size, rss_mb(pid)
-    idle = []
-    for _ in range(300):
-        sock = socket.socket()
-        sock.setblocking(False)
-        sock.connect_ex(("127.0.0.1", port))
-        idle.append(sock)
-    half = socket.create_connection(("127.0.0.1", port))
-    half.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-half: ")
+    idle = open_idle(port, 300)
+    half = half_sent_head(port)
     latencies, fds, held = [], [], []
     until = time.monotonic() + IDLE_S + 3
     while time.monotonic() < until:
@@ -244,16 +217,7 @@ def test_300_idle_connections_and_a_half_sent_head_against_256_descriptors(serve
     open_socks = [*idle, half]
     deadline = time.monotonic() + IDLE_S + 10
     while open_socks and time.monotonic() < deadline:
-        still = []
-        for sock in open_socks:
-            try:
-                if sock.recv(1024) != b"":
-                    still.append(sock)
-            except BlockingIOError:
-                still.append(sock)
-            except OSError:  # reset: closed too
-                pass
-        open_socks = still
+        open_socks = still_held(open_socks)
         time.sleep(0.2)
     assert not open_socks, f"{len(open_socks)} of 301 connections still held"
     after = health(url)
