@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
+    Field,
     Tag,
     TypeAdapter,
     ValidationError,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from adapterflow.prepare.normalise import strip_invisible
+from adapterflow.sections import REPO_PATTERN
 
 
 class InputError(ValueError):
@@ -57,6 +59,11 @@ class IssueInput(_Body):
 
     title: str
     body: str | None = None
+    repo: str | None = Field(
+        default=None,
+        pattern=REPO_PATTERN.pattern,
+        description='"owner/name"; read by tasks that name it (prepare.<task>.input_repo)',
+    )
 
     _title = field_validator("title")(_not_blank)
 

@@ -98,6 +98,7 @@ def project_params(
     smoke: bool,
     input_tokens: int = REAL_DATA_INPUT_TOKENS,
     epochs: int = REAL_DATA_EPOCHS,
+    input_repo: bool = False,
 ) -> dict[str, Any]:
     """The shipped params with the benchmark's overrides (the only values it changes)."""
     raw = copy.deepcopy(shipped)
@@ -119,6 +120,7 @@ def project_params(
     # body is only template comments (4 of 1,500 left out as body_too_short).
     section["min_body_chars"] = MIN_BODY_CHARS
     section["max_input_tokens"] = input_tokens
+    section["input_repo"] = input_repo  # compared on the validation split (--input-repo)
     raw["train"]["task_overrides"] = {}  # the demo's override is a main-job budget, not this
     raw["train"]["epochs"] = epochs  # chosen on the validation split (recorded as an override)
     if smoke:
@@ -233,8 +235,9 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     stage_s: dict[str, float] = {}
     with ReplayServer(handler) as server:
         params = project_params(
-            shipped, server.url, issues, args.smoke, args.max_input_tokens, args.epochs
-        )
+            shipped, server.url, issues, args.smoke, args.max_input_tokens, args.epochs,
+            args.input_repo,
+        )  # fmt: skip
         paths.params.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
         load_params(paths.params)  # fail here, not in the first stage, on a bad override
         for stage in STAGES:
@@ -297,6 +300,10 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, default=REAL_DATA_EPOCHS, help="train.epochs to compare"
     )
+    parser.add_argument(
+        "--input-repo", action="store_true",
+        help="prepare.issue_type.input_repo: true (the repository's name starts each input)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not (args.base_model / "config.json").is_file():
         raise SystemExit(
@@ -314,6 +321,7 @@ def main() -> None:
     # A compared setting names its own file, so the runs of one day sit side by side.
     tag = "" if args.max_input_tokens == REAL_DATA_INPUT_TOKENS else f"_in{args.max_input_tokens}"
     tag += "" if args.epochs == REAL_DATA_EPOCHS else f"_e{args.epochs}"
+    tag += "_repo" if args.input_repo else ""
     tag += "_smoke" if args.smoke else ""
     out = ROOT / "benchmarks" / "results" / f"real_issue_type_{date}{tag}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

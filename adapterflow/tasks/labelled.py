@@ -58,6 +58,7 @@ class LabelTaskParams(Section):
     max_code_lines: int = Field(ge=0)
     max_line_chars: int = Field(ge=20)
     min_body_chars: int = Field(ge=0)
+    input_repo: bool
 
     @field_validator("vocabulary")
     @classmethod
@@ -158,11 +159,16 @@ def define_labelled(name: str, section: LabelTaskParams) -> TaskDefinition:
         body = normalise_markdown(issue.get("body"), section.max_code_lines, section.max_line_chars)
         return normalise_text(issue["title"]), body
 
-    def user_turn(title: str, body: str) -> str:
-        return f"Title: {title}\n\n{body}" if body else f"Title: {title}"
+    def user_turn(repo: str | None, title: str, body: str) -> str:
+        # One adapter may learn several trackers whose people label alike-looking issues
+        # differently (opencv calls a usage problem filed as a bug "question (invalid tracker)"):
+        # naming the repository lets it learn each tracker's convention.
+        head = f"Repository: {repo}\n" if section.input_repo and repo else ""
+        turn = f"{head}Title: {title}"
+        return f"{turn}\n\n{body}" if body else turn
 
     def build_input(issue: RawItem) -> str:
-        return user_turn(*clean(issue))
+        return user_turn(issue.get("repo"), *clean(issue))
 
     def build_example(issue: RawItem) -> Labelled | str:
         labels = list(issue["labels"])
@@ -177,7 +183,7 @@ def define_labelled(name: str, section: LabelTaskParams) -> TaskDefinition:
         found = labeller.label(issue["repo"], labels, title, body, kind)
         if all(prov == UNLABELLED for prov in found.provenance.values()):
             return "no_label"
-        return Labelled(user_turn(title, body), found.values, found.provenance)
+        return Labelled(user_turn(issue["repo"], title, body), found.values, found.provenance)
 
     return TaskDefinition(
         name=name,

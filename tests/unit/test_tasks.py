@@ -223,3 +223,23 @@ def test_minimal_prompts_are_one_sentence_and_list_no_answer_values(prepare):
         assert task.system_prompt.count(".") <= 2 and len(task.system_prompt) < 60
         for values in task.enums.values():
             assert not any(value in task.system_prompt for value in values), values
+
+
+def test_input_repo_names_the_repository_in_training_and_api_inputs(tmp_path):
+    def name_the_repo(data):
+        data["prepare"]["issue_type"]["input_repo"] = True
+
+    shipped = get_task(load_params(REPO_ROOT / "params.yaml").prepare, "issue_type")
+    task = get_task(_load_changed(tmp_path, name_the_repo).prepare, "issue_type")
+    issue = {
+        "repo": "opencv/opencv", "title": "imread fails", "body": "How do I read a TIFF?",
+        "labels": ["question (invalid tracker)", "question"], "type": None,
+    }  # fmt: skip
+    example = task.build_example(issue)
+    assert example.text == "Repository: opencv/opencv\nTitle: imread fails\n\nHow do I read a TIFF?"
+    assert task.build_input(issue) == example.text  # predict and the API ask what training saw
+    # an API caller that does not say where the issue came from gets the plain turn
+    assert task.build_input({"title": "imread fails", "body": None, "repo": None}) == (
+        "Title: imread fails"
+    )
+    assert shipped.build_input(issue) == "Title: imread fails\n\nHow do I read a TIFF?"
