@@ -5,6 +5,9 @@ blank offline, and the API answers JSON only):
     POST /v1/tasks/{task}/predict   answers from the task's champion (batched with concurrent ones;
                                      `decode` says how: serve.decode, exact or batched)
     GET  /v1/tasks, /v1/tasks/{task} champion, metrics, gate decision and what is being served
+    GET  /v1/models, POST /v1/chat/completions
+                                     the OpenAI Chat Completions API over the same champions
+                                     (openai_api.py): any OpenAI client can ask a task
     GET  /health                     liveness: the process answers
     GET  /ready                      readiness: the model is loaded and every champion is served
 
@@ -44,8 +47,10 @@ from typing import Any
 
 from anyio import CapacityLimiter, to_process
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapterflow.inputs import RAW_INPUTS, fits_task
 from adapterflow.params import MAX_INPUTS_CAP, Params
@@ -60,6 +65,12 @@ from adapterflow.serve.guards import (
     ClientGone,
     log_closed_by_client,
     unless_hung_up,
+)
+from adapterflow.serve.openai_api import (
+    OpenAIError,
+    add_openai_routes,
+    error_body,
+    is_openai_path,
 )
 from adapterflow.serve.pool import ModelPool, NotServedError, TaskState
 from adapterflow.serve.status import StatusFile, status_path
@@ -134,19 +145,46 @@ def _too_many_inputs(count: str, limit: int) -> HTTPException:
     )
 
 
+def _problem(request: Request, status: int, detail: str, param: str | None = None) -> JSONResponse:
+    """An error answer: `{"detail"}`, or OpenAI's error object on the OpenAI routes."""
+    if is_openai_path(request.url.path):
+        return JSONResponse(error_body(status, detail, param), status_code=status)
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if not is_openai_path(request.url.path):
+        return await http_exception_handler(request, exc)
+    return JSONResponse(
+        error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=exc.headers
+    )
+
+
+def _openai_error(request: Request, exc: OpenAIError) -> JSONResponse:
+    return JSONResponse(error_body(exc.status, exc.message, exc.param, exc.code), exc.status)
+
+
+def _client_gone(request: Request, exc: ClientGone) -> Response:
+    request.app.state.closed_by_client += 1
+    log_closed_by_client(request)
+    return Response(status_code=CLOSED_BY_CLIENT)
+
+
 def _validation_answer(request: Request, exc: RequestValidationError) -> JSONResponse:
     # Never echo the input back (pydantic's "input" field): state where and what, nothing more.
     errors = exc.errors()
     bad_json = next((e for e in errors if e["type"] == "json_invalid"), None)
     if bad_json is not None:
         where = bad_json.get("ctx", {}).get("error", "")
-        return JSONResponse({"detail": f"malformed JSON body ({where})"}, status_code=400)
+        return _problem(request, 400, f"malformed JSON body ({where})")
     if any(e["type"] == "too_long" and _where(e["loc"]) == "inputs" for e in errors):
         too_many = _too_many_inputs(f"more than {MAX_INPUTS_CAP}", request.app.state.max_inputs)
         return JSONResponse({"detail": too_many.detail}, status_code=too_many.status_code)
     parts = list(dict.fromkeys(f"{_where(e['loc'])}: {e['msg']}" for e in errors))
     more = len(parts) - SHOWN_PROBLEMS
     detail = "; ".join(parts[:SHOWN_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+    if is_openai_path(request.url.path):  # OpenAI answers a malformed request with 400
+        return _problem(request, 400, detail, _where(errors[0]["loc"]))
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -238,6 +276,9 @@ def create_app(
     app.state.max_inputs = serve.max_inputs
     app.state.closed_by_client = 0  # requests whose client hung up before the answer
     app.add_exception_handler(RequestValidationError, _validation_answer)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OpenAIError, _openai_error)
+    app.add_exception_handler(ClientGone, _client_gone)
     app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes, timeout_s=serve.body_timeout_s)
     if token is not None:
         app.add_middleware(BearerToken, token=token)  # added last = runs first
@@ -342,4 +383,22 @@ def create_app(
             ],
         )
 
+    async def openai_answer(
+        request: Request, task: str, texts: list[str], constrained: bool | None
+    ) -> tuple[Any, list[Any]]:
+        # As predict does, less the normalisation: a chat message is a user turn as it is.
+        try:
+            pool.check_served(task)
+            return await unless_hung_up(request, app.state.batcher.submit(task, texts, constrained))
+        except NotServedError as exc:
+            raise OpenAIError(409 if exc.no_champion else 503, str(exc), "model") from None
+        except (ClientGone, OpenAIError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed batch must not take the server down
+            logger.exception("%s: generation failed", task)
+            raise OpenAIError(
+                500, f"generation failed ({type(exc).__name__}); see the server log"
+            ) from None
+
+    add_openai_routes(app, pool=pool, budget=params.evaluate.max_new_tokens, answer=openai_answer)
     return app

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 
+from adapterflow.serve.openai_api import error_body, is_openai_path
+
 Scope = dict[str, Any]
 OPEN_PATHS = ("/health", "/ready")  # probes carry no data and must work without the token
 CLOSE = (b"connection", b"close")
@@ -36,8 +38,12 @@ CLOSED_BY_CLIENT = 499  # nginx's status for a request whose client hung up befo
 T = TypeVar("T")
 
 
-async def send_json(send: Any, status: int, detail: str, headers: list | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def send_json(
+    send: Any, status: int, detail: str, headers: list | None = None, path: str = ""
+) -> None:
+    # OpenAI clients read their error from OpenAI's shape; every other path gets {"detail"}.
+    shaped = error_body(status, detail) if is_openai_path(path) else {"detail": detail}
+    body = json.dumps(shaped).encode()
     await send(
         {
             "type": "http.response.start",
@@ -75,7 +81,7 @@ class BodyLimit:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await send_json(send, 413, self._too_big(), headers=[CLOSE])
+            await send_json(send, 413, self._too_big(), headers=[CLOSE], path=scope["path"])
             return
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         seen, whole = 0, False
@@ -125,6 +131,7 @@ class BearerToken:
                 "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the "
                 "token from the environment variable named by serve.token_env",
                 headers=[(b"www-authenticate", b"Bearer")],
+                path=scope["path"],
             )
             return
         await self.app(scope, receive, send)

@@ -280,6 +280,7 @@ class ModelPool:
         task: str,
         groups: Sequence[Sequence[str]],
         waiting: Callable[[int], bool] = lambda _: True,
+        constrained: bool | None = None,
     ) -> tuple[Served, list[list[Answer] | None]]:
         """Answer several requests' user turns together, with one version.
 
@@ -296,6 +297,8 @@ class ModelPool:
             waiting: whether request i still waits for its answers (asked again before each
                 decode; the server says no once its client hung up): one that stopped waiting
                 has its undecoded inputs skipped, uncounted in `generate_calls`.
+            constrained: True = decode within the task's schema (an OpenAI `response_format`
+                naming it), False = without; None = as the gate decoded (evaluate.constrained).
 
         Returns:
             The version that answered, and per request its answers in input order (None for a
@@ -317,9 +320,10 @@ class ModelPool:
         ev = self.params.evaluate
         decode = {
             "max_new_tokens": ev.max_new_tokens,
-            # The processors the gate decoded with (evaluate.constrained, hopeless-answer stop).
+            # The processors the gate decoded with (evaluate.constrained, hopeless-answer stop),
+            # unless the request asked for the schema.
             "logits_processor": lambda: answer_processors(
-                definition, self._tokenizer, ev.constrained
+                definition, self._tokenizer, ev.constrained if constrained is None else constrained
             ),
         }
         skip = lambda i: not waiting(owner[i])  # noqa: E731 - its client hung up

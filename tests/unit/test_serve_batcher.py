@@ -24,9 +24,11 @@ class Recorder:
         self.hold = hold  # run waits for it (a long batch), then asks who is still waiting
         self.started = threading.Event()
         self.waiting: list[bool] = []
+        self.modes: list[bool | None] = []  # each call's constrained flag
 
-    def __call__(self, task, groups, waiting):
+    def __call__(self, task, groups, waiting, constrained=None):
         self.calls.append((task, [list(g) for g in groups]))
+        self.modes.append(constrained)
         self.threads.add(threading.current_thread().name)
         self.started.set()
         if self.hold is not None:
@@ -80,6 +82,25 @@ def test_tasks_are_never_mixed_in_one_call():
     recorder = Recorder()
     results, _ = _run(recorder, 0.05, 16, [("t1", ["a"]), ("t2", ["b"]), ("t1", ["c"])])
     assert sorted(recorder.calls) == [("t1", [["a"], ["c"]]), ("t2", [["b"]])]
+    assert [r[1] for r in results] == [["A"], ["B"], ["C"]]
+
+
+def test_schema_constrained_requests_are_decoded_apart_from_the_others_of_their_task():
+    """A batch is decoded one way: a request asking for the task's schema (the OpenAI API's
+    response_format) never shares a call with one decoded as the gate decoded."""
+    recorder = Recorder()
+
+    async def main():
+        async with started(recorder, 0.05) as batcher:
+            return await asyncio.gather(
+                batcher.submit("t", ["a"]),
+                batcher.submit("t", ["b"], constrained=True),
+                batcher.submit("t", ["c"]),
+            )
+
+    results = asyncio.run(main())
+    calls = sorted(zip(recorder.modes, recorder.calls, strict=True), key=lambda c: str(c[0]))
+    assert calls == [(None, ("t", [["a"], ["c"]])), (True, ("t", [["b"]]))]
     assert [r[1] for r in results] == [["A"], ["B"], ["C"]]
 
 
