@@ -318,6 +318,20 @@ def registry_table(ctx: typer.Context) -> None:
                 )
 
 
+@app.command("vllm-command")
+def vllm_command(ctx: typer.Context) -> None:
+    """Print the `vllm serve` command that serves every task's champion on a GPU (checked first)."""
+    from adapterflow.fingerprint import EvidenceMismatchError
+    from adapterflow.serve.vllm import NoChampionsError, shell_line
+    from adapterflow.serve.vllm import vllm_command as build
+
+    try:
+        argv = build(ctx.obj.paths, list(ctx.obj.params().prepare.tasks))
+    except (NoChampionsError, EvidenceMismatchError) as exc:
+        _fail(str(exc))
+    typer.echo(shell_line(argv))
+
+
 @app.command("predict")
 def predict(
     ctx: typer.Context,

@@ -25,11 +25,13 @@ TASK = "triage"
 REF = '{"severity": "high", "component": "ui", "reproducibility": "always"}'
 
 
-def _evaluate(project: ProjectPaths, right: int, n: int = 40, weights: bytes = b"w1") -> None:
+def _evaluate(
+    project: ProjectPaths, right: int, n: int = 40, weights: bytes = b"w1", rank: int = 16
+) -> None:
     """Write what train + evaluate leave behind: an adapter and its metrics/predictions."""
     adapter = project.adapter(TASK)
     adapter.mkdir(parents=True, exist_ok=True)
-    (adapter / "adapter_config.json").write_text('{"peft_type": "LORA"}')
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank}))
     (adapter / "adapter_model.safetensors").write_bytes(weights)
     rows = [
         {
